@@ -1,0 +1,33 @@
+"""imbcl: executable companion to 'Theoretical Analysis of Contrastive Learning under
+Imbalanced Data: From Training Dynamics to a Pruning Solution' (arXiv 2602.10357).
+
+Importing imbcl applies its thread policy (see :mod:`imbcl.runtime`) before torch loads.
+"""
+
+from imbcl.runtime import configure_threads, default_device  # noqa: I001  (sets OpenMP first)
+from imbcl.config import (
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    PruneConfig,
+    RunSpec,
+    TrainConfig,
+)
+from imbcl.history import History
+from imbcl.train import Replicas, train
+
+configure_threads()
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "History",
+    "ModelConfig",
+    "PruneConfig",
+    "Replicas",
+    "RunSpec",
+    "TrainConfig",
+    "configure_threads",
+    "default_device",
+    "train",
+]

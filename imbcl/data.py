@@ -1,0 +1,127 @@
+"""The sparse-coding data model and the masking augmentation.
+
+Shapes: ``n`` samples, ``L`` tokens per sample, ``d`` dimensions, ``K = k_maj + k_min``
+features (majority first). All randomness comes from explicit ``torch.Generator`` objects.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from imbcl.config import DataConfig
+
+#: Offsets that derive independent random streams from one run seed.
+STREAM_DICTIONARY, STREAM_INIT, STREAM_DATA, STREAM_PROBE = 0, 1, 2, 3
+
+
+def stream_seed(seed: int, stream: int) -> int:
+    """A 63-bit seed for ``stream`` of run ``seed`` (independent streams per purpose)."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def generator(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch generator on ``device`` seeded for ``stream`` of run ``seed``."""
+    return torch.Generator(device=device).manual_seed(stream_seed(seed, stream))
+
+
+@dataclass(frozen=True)
+class Dictionary:
+    """An orthonormal basis ``basis`` (d, d) whose first K columns are the features.
+
+    ``features`` (d, K): columns M_j, majority first. ``noise_dirs`` (d, n_corr): the fixed
+    correlated-noise directions, orthogonal to every feature.
+    """
+
+    basis: torch.Tensor
+    k: int
+    n_corr: int
+
+    @property
+    def features(self) -> torch.Tensor:
+        return self.basis[:, : self.k]
+
+    @property
+    def noise_dirs(self) -> torch.Tensor:
+        return self.basis[:, self.k : self.k + self.n_corr]
+
+
+def make_dictionary(cfg: DataConfig, seed: int, device: torch.device | str = "cpu") -> Dictionary:
+    """A random orthogonal basis from run ``seed`` (QR of a Gaussian matrix, signs fixed).
+
+    The features are dense in coordinates, as coordinate masking requires.
+    """
+    g = generator(seed, STREAM_DICTIONARY)
+    gauss = torch.randn(cfg.d, cfg.d, generator=g, dtype=torch.float64)
+    q, r = torch.linalg.qr(gauss)
+    q = q * torch.sign(torch.diagonal(r))
+    return Dictionary(q.to(device=device, dtype=torch.float32), cfg.k, cfg.n_corr)
+
+
+def feature_probs(cfg: DataConfig) -> torch.Tensor:
+    """(K,) presence probability of each feature: q for majority, q / rho for minority."""
+    return torch.tensor([cfg.q] * cfg.k_maj + [cfg.q / cfg.rho] * cfg.k_min)
+
+
+def minority_mask(cfg: DataConfig) -> np.ndarray:
+    """(K,) bool: True for minority features."""
+    return np.array([False] * cfg.k_maj + [True] * cfg.k_min)
+
+
+def sample_codes(
+    cfg: DataConfig, n: int, g: torch.Generator, probs: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(n, K) codes z in {-1, 0, +1}: feature j present with ``probs[j]``, random sign."""
+    device = g.device
+    probs = (feature_probs(cfg) if probs is None else probs).to(device)
+    present = torch.rand(n, cfg.k, generator=g, device=device) < probs
+    sign = torch.randint(0, 2, (n, cfg.k), generator=g, device=device) * 2 - 1
+    return present * sign
+
+
+def sample_tokens(
+    cfg: DataConfig, dictionary: Dictionary, z: torch.Tensor, g: torch.Generator
+) -> torch.Tensor:
+    """(n, L, d) tokens for codes ``z`` (n, K).
+
+    Token l carries each present feature with probability ``p_token``; noise is isotropic
+    N(0, sigma^2/d I) per token plus amplitudes N(0, sigma_corr^2) along the fixed correlated
+    directions, shared by the tokens of a sample.
+    """
+    n, device = z.shape[0], z.device
+    carry = torch.rand(n, cfg.seq_len, cfg.k, generator=g, device=device) < cfg.p_token
+    coef = z[:, None, :].to(torch.float32) * carry
+    x = coef @ dictionary.features.T
+    x += torch.randn(n, cfg.seq_len, cfg.d, generator=g, device=device) * (
+        cfg.sigma / math.sqrt(cfg.d)
+    )
+    if cfg.n_corr:
+        amp = torch.randn(n, 1, cfg.n_corr, generator=g, device=device) * cfg.sigma_corr
+        x += amp @ dictionary.noise_dirs.T
+    return x
+
+
+def sample_batch(
+    cfg: DataConfig,
+    dictionary: Dictionary,
+    n: int,
+    g: torch.Generator,
+    probs: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens (n, L, d) and their ground-truth codes (n, K)."""
+    z = sample_codes(cfg, n, g, probs)
+    return sample_tokens(cfg, dictionary, z, g), z
+
+
+def mask_views(x: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two complementary coordinate-masked views ``2 D x`` and ``2 (1 - D) x``.
+
+    ``x`` is (..., n, L, d); ``D`` is one Bernoulli(1/2) mask over the d coordinates per
+    sample, shared by the sample's tokens. The factor 2 keeps each view unbiased for x.
+    """
+    shape = (*x.shape[:-2], 1, x.shape[-1])
+    keep = torch.randint(0, 2, shape, generator=g, device=x.device).to(x.dtype)
+    return 2 * keep * x, 2 * (1 - keep) * x
