@@ -24,7 +24,7 @@ from imbcl import model as M
 from imbcl import prune as P
 from imbcl.config import SHAPE_FIELDS, ConfigError, PruneConfig, RunSpec
 from imbcl.history import History
-from imbcl.loss import symmetric_info_nce
+from imbcl.loss import l2_penalty, symmetric_info_nce
 from imbcl.runtime import default_device
 
 STREAM_PRUNE = 4
@@ -229,12 +229,13 @@ class Replicas:
             h2 = M.attention(x2, p["WQ"], p["WK"], p["WV"])
         f1, f2 = M.neurons(h1, p["W"], b), M.neurons(h2, p["W"], b)
         nce = symmetric_info_nce(f1, f2, self.tau[sl])
-        grads = torch.autograd.grad(nce.sum(), [p[n] for n in names])
+        objective = nce + l2_penalty({n: p[n] for n in names}, self.weight_decay[sl])
+        grads = torch.autograd.grad(objective.sum(), [p[n] for n in names])
         with torch.no_grad():
-            lr, wd = self.lr[sl, None, None], self.weight_decay[sl, None, None]
+            lr = self.lr[sl, None, None]
             for n, g in zip(names, grads, strict=True):
                 p[n].requires_grad_(False)
-                p[n] -= lr * (g + wd * p[n])
+                p[n] -= lr * g
             if self.mask is not None:
                 p["W"] = self._project(p["W"], sl)
         return nce.detach()

@@ -1,0 +1,64 @@
+"""The sparse-coding generator and the masking augmentation."""
+
+import math
+
+import numpy as np
+import torch
+
+from imbcl import DataConfig
+from imbcl import data as D
+
+
+def test_dictionary_is_orthonormal_and_seeded():
+    cfg = DataConfig()
+    dic = D.make_dictionary(cfg, seed=3)
+    assert dic.basis.shape == (64, 64) and dic.features.shape == (64, 16)
+    assert torch.allclose(dic.basis.T @ dic.basis, torch.eye(64), atol=1e-5)
+    assert dic.noise_dirs.shape == (64, cfg.n_corr)
+    assert torch.equal(dic.basis, D.make_dictionary(cfg, seed=3).basis)
+    assert not torch.equal(dic.basis, D.make_dictionary(cfg, seed=4).basis)
+
+
+def test_feature_frequencies_match_q_and_q_over_rho():
+    cfg = DataConfig(q=0.2, rho=10)
+    n = 200_000
+    z = D.sample_codes(cfg, n, D.generator(0, D.STREAM_DATA))
+    freq = (z != 0).float().mean(0).numpy()
+    expected = np.array([0.2] * 8 + [0.02] * 8)
+    # 5 binomial standard errors per feature
+    tol = 5 * np.sqrt(expected * (1 - expected) / n)
+    assert np.all(np.abs(freq - expected) < tol), (freq, expected)
+    signs = z[z != 0].float().mean().item()
+    assert abs(signs) < 5 / math.sqrt((z != 0).sum().item())
+
+
+def test_tokens_shape_and_noise_scale():
+    cfg = DataConfig(sigma=1.0, n_corr=0)
+    dic = D.make_dictionary(cfg, 0)
+    z = torch.zeros(4000, cfg.k, dtype=torch.long)
+    x = D.sample_tokens(cfg, dic, z, D.generator(0, D.STREAM_DATA))
+    assert x.shape == (4000, cfg.seq_len, cfg.d)
+    # pure noise: per-coordinate variance sigma^2 / d
+    assert abs(x.var().item() - 1 / 64) < 0.05 / 64
+
+
+def test_tokens_carry_features_with_p_token():
+    cfg = DataConfig(sigma=0.0, sigma_corr=0.0, p_token=0.75)
+    dic = D.make_dictionary(cfg, 0)
+    z = torch.zeros(20000, cfg.k, dtype=torch.long)
+    z[:, 0] = 1
+    x = D.sample_tokens(cfg, dic, z, D.generator(0, D.STREAM_DATA))
+    coef = x @ dic.features  # (n, L, K)
+    assert torch.allclose(coef[..., 1:], torch.zeros(()), atol=1e-5)
+    assert abs((coef[..., 0] > 0.5).float().mean().item() - 0.75) < 0.01
+
+
+def test_mask_views_are_complementary_and_scaled():
+    x = torch.randn(10, 4, 64)
+    a, b = D.mask_views(x, D.generator(0, D.STREAM_DATA))
+    assert torch.allclose(a + b, 2 * x)
+    both = (a != 0) & (b != 0)
+    assert not both.any()
+    # one mask per sample, shared by its tokens
+    keep = (a != 0).float()
+    assert torch.equal(keep[:, :1].expand_as(keep), keep)

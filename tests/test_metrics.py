@@ -1,0 +1,54 @@
+"""Metrics on hand-built alignments, and the linear probe on a trained model."""
+
+import numpy as np
+import pytest
+
+from imbcl import metrics as mt
+from imbcl.claims import Claim, check, verdicts
+from imbcl.train import train
+from tests.test_train import spec
+
+
+def test_owners_counts_and_coverage():
+    align = np.array([[0.9, 0.0, 0.1], [0.0, -0.5, 0.0], [0.2, 0.0, 0.3], [1e-4, 0, 0]])
+    noise = np.array([0.1, 0.1, 0.5, 1e-4])
+    owner = mt.owners(align, noise)
+    # neuron 2 is noise-dominated, neuron 3 is silent (below 5 % of the largest norm)
+    assert list(owner) == [0, 1, -1, -1]
+    counts = mt.neurons_per_feature(owner, 3)
+    assert list(counts) == [1, 1, 0]
+    minority = np.array([False, True, True])
+    assert not mt.coverage(counts, minority)
+    assert mt.coverage(counts, ~minority)
+    assert np.allclose(mt.feature_noise_ratio(align, noise)[:2], [9.0, 5.0])
+
+
+def test_onset_steps_first_crossing_or_nan():
+    steps = np.array([0, 10, 20])
+    align = np.zeros((3, 1, 2, 2))
+    align[1, 0, 1, 0] = 0.06
+    align[2, 0, 0, 0] = -0.2
+    onset = mt.onset_steps(steps, align, threshold=0.05)
+    assert onset[0, 0] == 10 and np.isnan(onset[0, 1])
+
+
+def test_mean_sd_handles_one_seed():
+    mean, sd = mt.mean_sd(np.array([[1.0, 2.0]]))
+    assert list(mean) == [1.0, 2.0] and list(sd) == [0.0, 0.0]
+
+
+def test_probe_beats_chance_after_training_and_is_deterministic():
+    _, reps = train([spec(0, steps=30, batch=128, rho=1.0, sigma=0.3)], progress=False)
+    acc = mt.probe_accuracy(reps, n_train=600, n_test=600)
+    assert acc.shape == (1, 4)
+    assert acc.min() > 0.6  # chance is 1/3
+    assert np.array_equal(acc, mt.probe_accuracy(reps, n_train=600, n_test=600))
+
+
+def test_claims_table_asserts_and_reports():
+    good, bad = Claim("a", 2.0, ">", 1.0), Claim("b", float("nan"), "<", 0.0)
+    assert verdicts([good, bad]) == "PASS  a\nFAIL  b"
+    with pytest.raises(AssertionError, match=r"1 claim\(s\) failed: \['b'\]"):
+        check([good, bad])
+    with pytest.raises(ValueError, match="op must be one of"):
+        Claim("c", 1.0, "!=", 0.0)
