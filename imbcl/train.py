@@ -5,7 +5,12 @@ with SGD on symmetric InfoNCE plus an L2 penalty, on fresh samples every step. R
 depends only on its own RunSpec: its dictionary, initialisation and data stream come from its
 seed, so it trains to the same weights alone or inside any group. On a GPU all replicas are
 stacked into one batched computation; on the CPU they run one after another (``chunk``), which
-the benchmark found faster there (see ``benchmarks/``).
+the benchmark found faster there (see ``benchmarks/bench_train.py``).
+
+With frozen attention (the default) a step runs without autograd: the W-gradient of the
+symmetric stop-gradient InfoNCE is written out (:func:`info_nce_grads`,
+:func:`imbcl.model.neuron_weight_grad`) on the regrouped encoder of :mod:`imbcl.model`. This is
+the same math as the autograd step used when attention trains, equal up to float rounding.
 """
 
 from __future__ import annotations
@@ -49,6 +54,26 @@ def check_specs(specs: Sequence[RunSpec]) -> list[RunSpec]:
     return specs
 
 
+def info_nce_grads(fa: torch.Tensor, fb: torch.Tensor, tau: torch.Tensor):
+    """Symmetric stop-gradient InfoNCE (R,) and its gradients wrt each online branch.
+
+    ``fa``, ``fb`` (R, n, m), ``tau`` (R,). The loss is that of
+    :func:`imbcl.loss.symmetric_info_nce`; with S = fa fb^T / tau, the term with ``fa`` online
+    has dL/dfa = (softmax_rows(S) - I) fb / (2 n tau), and the term with ``fb`` online has
+    dL/dfb = (softmax_cols(S) - I)^T fa / (2 n tau); the target branches get no gradient.
+    """
+    n = fa.shape[1]
+    s = fa @ fb.transpose(1, 2) / tau[:, None, None]
+    rows = torch.log_softmax(s, dim=-1)
+    cols = torch.log_softmax(s, dim=-2)
+    nce = -0.5 * (rows.diagonal(dim1=1, dim2=2).mean(-1) + cols.diagonal(dim1=1, dim2=2).mean(-1))
+    scale = (0.5 / n / tau)[:, None, None]
+    ga, gb = rows.exp_(), cols.exp_()
+    ga.diagonal(dim1=1, dim2=2).sub_(1.0)
+    gb.diagonal(dim1=1, dim2=2).sub_(1.0)
+    return nce, (ga.mul_(scale)) @ fb, (gb.mul_(scale)).transpose(1, 2) @ fa
+
+
 def _progress_default() -> bool:
     return os.environ.get("IMBCL_PROGRESS", "1") not in {"0", "false", "False"}
 
@@ -58,6 +83,9 @@ class Replicas:
 
     Parameters live on ``device`` as (R, ...) tensors: ``W`` (R, m, d) and the attention
     matrices ``WQ``, ``WK``, ``WV`` (R, d, d). ``step`` counts SGD steps taken so far.
+    ``fused`` (default True) trains frozen-attention replicas with the hand-written step;
+    False uses autograd (the same math; trajectories agree to float rounding, which the
+    training dynamics can amplify over many steps, as any change of summation order does).
     """
 
     def __init__(self, specs: Sequence[RunSpec], device=None, chunk: int | None = None):
@@ -85,6 +113,7 @@ class Replicas:
         self.mask: torch.Tensor | None = None  # (R, m, d) coefficient mask, 1 = kept
         self.basis_t: torch.Tensor | None = None  # (R, d, d) B^T, None = coordinates
         self.basis_inv_t: torch.Tensor | None = None  # (R, d, d) B^{-T}
+        self.fused = True  # frozen attention: hand-written gradients (False: autograd)
 
     # ----------------------------------------------------------------- set-up
     def _init_params(self) -> dict[str, torch.Tensor]:
@@ -188,8 +217,14 @@ class Replicas:
         if rec and rec[0] == start:
             self._record(out, slot, sl, p, start, float("nan"))
             slot += 1
+        if self.fused and len(self.trainable) == 1:
+            form = M.attention_form(p["WQ"], p["WK"])
+            c, ws = M.scalar_form(form), M.Workspace()
+            step = lambda t: self._fused_step(p, sl, idx, t, form, c, ws)  # noqa: E731
+        else:
+            step = lambda t: self._sgd_step(p, sl, idx, t)  # noqa: E731
         for t in range(start, end):
-            loss_sum = loss_sum + self._sgd_step(p, sl, idx, t)
+            loss_sum = loss_sum + step(t)
             loss_n += 1
             if slot < len(rec) and rec[slot] == t + 1:
                 self._record(out, slot, sl, p, t + 1, (loss_sum / loss_n).cpu().numpy())
@@ -217,6 +252,36 @@ class Replicas:
             v1.append(a)
             v2.append(b)
         return torch.stack(v1), torch.stack(v2)
+
+    def _joined_batch(self, idx: range, ws: M.Workspace) -> torch.Tensor:
+        """The two masked views of :meth:`_batch` joined along the samples: (Rc, 2n, L, d)."""
+        out = None
+        for i, r in enumerate(idx):
+            s, g = self.specs[r], self.data_gens[r]
+            x, _ = D.sample_batch(s.data, self.dictionaries[r], s.train.batch, g)
+            if out is None:
+                out = ws.get("x", (len(idx), 2 * x.shape[0], *x.shape[1:]), x)
+            torch.cat(D.mask_views(x, g), out=out[i])
+        return out
+
+    @torch.no_grad()
+    def _fused_step(self, p, sl, idx, t, form, c, ws) -> torch.Tensor:
+        """One SGD step with frozen attention, gradients by hand (same math as _sgd_step)."""
+        x = self._joined_batch(idx, ws)
+        n = x.shape[1] // 2
+        hx = M.token_mix(x, form, c, ws)  # (Rc, 2n, L, d)
+        v = M.effective_weights(p["W"], p["WV"])
+        b = M.bias_from_effective(self.kappa(t)[sl], v, self.sigma[sl], self.d)
+        f, active = M.neurons_with_mask(hx, v, b, ws)
+        nce, df1, df2 = info_nce_grads(f[:, :n], f[:, n:], self.tau[sl])
+        dv = M.neuron_weight_grad(hx, active, torch.cat([df1, df2], dim=1))
+        grad = dv @ p["WV"].transpose(1, 2)
+        w = p["W"]
+        grad.add_(w * self.weight_decay[sl, None, None])
+        w.sub_(self.lr[sl, None, None] * grad)
+        if self.mask is not None:
+            p["W"] = self._project(w, sl)
+        return nce
 
     def _sgd_step(self, p: dict, sl: slice, idx: range, t: int) -> torch.Tensor:
         x1, x2 = self._batch(idx)
