@@ -15,6 +15,7 @@ train the linear probes (balanced) and which are held out for testing (balanced)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -70,13 +71,18 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(root).expanduser()
 
 
+@functools.cache
 def load_digits() -> ImageSet:
-    """scikit-learn's digits as (1797, 1, 8, 8) images in [0, 1] (raw values 0..16 / 16)."""
+    """scikit-learn's digits as (1797, 1, 8, 8) images in [0, 1] (raw values 0..16 / 16).
+
+    Cached; the arrays are read-only."""
     from sklearn.datasets import load_digits as sk_load_digits
 
     raw = sk_load_digits()
     images = (raw.images.astype(np.float32) / 16.0)[:, None]
-    return ImageSet("digits", images, raw.target.astype(np.int64), tuple(map(str, range(10))))
+    labels = raw.target.astype(np.int64)
+    images.flags.writeable = labels.flags.writeable = False
+    return ImageSet("digits", images, labels, tuple(map(str, range(10))))
 
 
 def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -261,7 +267,9 @@ def make_split(
         test = _take_per_class(rng, labels, all_idx, full, "the test split")
         rest = np.setdiff1d(all_idx, test)
     else:
-        test = _take_per_class(rng, test_labels, np.arange(len(test_labels)), full, "the test split")
+        test = _take_per_class(
+            rng, test_labels, np.arange(len(test_labels)), full, "the test split"
+        )
         rest = all_idx
     counts = np.zeros(n_classes, dtype=int)
     counts[order] = longtail_counts(n_max, rho, n_classes)
