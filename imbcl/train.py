@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from imbcl import data as D
 from imbcl import model as M
