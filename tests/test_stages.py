@@ -1,0 +1,170 @@
+"""Tests for imbcl.stages on synthetic Histories whose stages are known by construction."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from imbcl import DataConfig, History, ModelConfig, RunSpec, TrainConfig, stages
+from imbcl.config import ConfigError
+
+RATE = 0.3  # per step: the synthetic majority growth rate in stage I
+T_GROW = 20  # step at which the synthetic majority growth stops
+T_SILENCE = 120  # step at which two of the four neurons are silenced
+
+
+def synthetic_history(n_rep: int = 2) -> History:
+    """Steps 0..200 every 2; m=4 neurons, K=2 features (majority first).
+
+    Neuron 0 carries the majority feature, growing as 1e-3 * exp(RATE t) until T_GROW and
+    flat afterwards; neuron 1 carries the minority feature at a tenth of that; neurons 2-3
+    carry a constant noise norm 0.1 and are silenced (norm x 1e-3) from T_SILENCE on. Replica
+    r has every alignment scaled by (1 + r).
+    """
+    steps = np.arange(0, 201, 2)
+    t = len(steps)
+    maj = 1e-3 * np.exp(RATE * np.minimum(steps, T_GROW))
+    align = np.zeros((t, n_rep, 4, 2))
+    noise = np.full((t, n_rep, 4), 0.01)
+    for r in range(n_rep):
+        align[:, r, 0, 0] = maj * (1 + r)
+        align[:, r, 1, 1] = 0.1 * maj * (1 + r)
+    noise[:, :, 2:] = 0.1
+    noise[steps >= T_SILENCE, :, 2:] = 1e-4
+    spec = RunSpec(DataConfig(d=8, k_maj=1, k_min=1, n_corr=0), ModelConfig(m=4), TrainConfig())
+    return History(
+        steps,
+        align,
+        noise,
+        np.zeros((t, n_rep, 4)),
+        np.zeros((t, n_rep)),
+        np.array([False, True]),
+        [spec] * n_rep,
+    )
+
+
+def test_group_curves_shapes_and_values():
+    h = synthetic_history()
+    c = stages.group_curves(h)
+    assert set(c) == set(stages.GROUPS)
+    for v in c.values():
+        assert v.shape == (len(h.steps), 2)
+    k = h.at(10)
+    assert c["majority"][k, 1] == pytest.approx(2e-3 * math.exp(RATE * 10))
+    assert c["minority"][k, 0] == pytest.approx(1e-4 * math.exp(RATE * 10))
+    assert c["noise"][0, 0] == pytest.approx((0.01 * 2 + 0.1 * 2) / 4)
+
+
+def test_log_growth_recovers_exponential_rate():
+    steps = np.arange(0, 100, 5)
+    curve = np.exp(0.002 * steps)[:, None] * np.array([[1.0, 7.0]])
+    rate = stages.log_growth(steps, curve, window=2)
+    assert np.isnan(rate[:2]).all() and np.isnan(rate[-2:]).all()
+    np.testing.assert_allclose(rate[2:-2], 2.0, rtol=1e-9)  # 0.002 per step = 2 per 1k
+
+
+def test_stage_boundaries_match_construction():
+    h = synthetic_history()
+    b = stages.stage_boundaries(h, window=2, stall=0.1, silenced=0.1, hold=3)
+    # the centred rate (+-4 steps) first drops below 10 % of its peak 4 steps after T_GROW
+    np.testing.assert_array_equal(b, [[T_GROW + 4, T_SILENCE]] * 2)
+
+
+def test_stage_boundaries_nan_when_never_silenced():
+    h = synthetic_history(1)
+    h.noise[:, :, 2:] = 0.1  # nobody is silenced
+    b = stages.stage_boundaries(h)
+    assert b[0, 0] == T_GROW + 4 and np.isnan(b[0, 1])
+
+
+def test_stage_rates_per_stage():
+    h = synthetic_history(1)
+    b = np.array([[T_GROW, T_SILENCE - 20]], dtype=float)  # stage III holds the silencing
+    df = stages.stage_rates(h, b)
+    assert len(df) == 3 * 4  # stages x (3 groups + live noise)
+    rate = df.set_index(["stage", "group"]).rate
+    assert rate["I", "majority"] == pytest.approx(RATE * 1000)
+    assert rate["II", "majority"] == pytest.approx(0.0, abs=1e-9)
+    assert rate["III", "noise"] < 0  # silenced neurons shrink the mean noise
+    assert rate["III", "noise (live)"] < 0  # the live set changes: noise (live) drops too
+    wide = stages.rate_table(df)
+    assert wide.shape == (1, 12) and list(wide.columns.levels[0]) == list(stages.STAGES)
+
+
+def test_net_rate_bounds():
+    steps = np.arange(0, 50, 10)
+    curve = np.exp(0.01 * steps)
+    assert stages.net_rate(steps, curve, 10, 40) == pytest.approx(10.0)
+    assert math.isnan(stages.net_rate(steps, curve, np.nan, 40))
+    assert math.isnan(stages.net_rate(steps, curve, 40, 40))
+
+
+def test_onset_order_and_final_levels():
+    h = synthetic_history()
+    assert stages.onset_order(h).all()  # r0: majority passes 0.05 at 14, minority never
+    h.align[:, 0, 1, 1] = 0.06  # replica 0: minority above threshold from the start
+    np.testing.assert_array_equal(stages.onset_order(h), [False, True])
+    fin = stages.final_levels(h, last=10)
+    np.testing.assert_allclose(fin["majority"], [1e-3 * math.exp(6), 2e-3 * math.exp(6)])
+
+
+def test_neuron_order_owners_first_silent_last():
+    align = np.array([[0.0, 0.2], [0.9, 0.0], [0.0, 0.0], [0.5, 0.0]])
+    noise = np.array([0.01, 0.01, 1e-4, 0.01])
+    np.testing.assert_array_equal(stages.neuron_order(align, noise), [1, 3, 0, 2])
+
+
+def test_heatmap_panels_share_order():
+    h = synthetic_history()
+    panels, order = stages.heatmap_panels(h, 1, [10, 100, 200])
+    assert panels.shape == (3, 4, 2)
+    np.testing.assert_allclose(panels[1], np.abs(h.align[h.at(100), 1][order]))
+    assert (panels >= 0).all()
+
+
+def test_kappa_curve_ramp():
+    np.testing.assert_allclose(stages.kappa_curve([0, 500, 1000, 2000], 3.0, 1000), [0, 1.5, 3, 3])
+
+
+def test_regime_map_columns():
+    df = stages.regime_map(synthetic_history(), last=10)
+    assert list(df.columns[:2]) == ["rho", "seed"] and len(df) == 2
+    # replica 0's minority never reaches 0.05; replica 1's (twice as large) does at step 20
+    np.testing.assert_array_equal(df["minority onset"], [np.inf, 20.0])
+
+
+@pytest.mark.parametrize(
+    ("value", "lo", "message"),
+    [
+        (0, 1, "n_seeds must be an integer >= 1 (got 0)"),
+        ("x", 1, "n_seeds must be an integer >= 1 (got 'x')"),
+        (2.5, 2, "n_seeds must be an integer >= 2 (got 2.5)"),
+        (True, 1, "n_seeds must be an integer >= 1 (got True)"),
+    ],
+)
+def test_check_count_errors(value, lo, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        stages.check_count("n_seeds", value, lo)
+
+
+def test_check_count_accepts_papermill_strings():
+    assert stages.check_count("n_seeds", "7") == 7
+
+
+def test_parse_grid():
+    assert stages.parse_grid("rho_grid", "5, 6,8") == [5.0, 6.0, 8.0]
+    assert stages.parse_grid("rho_grid", "") == []
+    with pytest.raises(ConfigError, match="rho_grid must be comma-separated numbers >= 1"):
+        stages.parse_grid("rho_grid", "5,0.5")
+    with pytest.raises(ConfigError, match="rho_grid must be comma-separated numbers >= 1"):
+        stages.parse_grid("rho_grid", "5,a")
+
+
+def test_stage_boundaries_rejects_bad_fractions():
+    with pytest.raises(ConfigError, match=r"stall must be a number in \(0, 1\) \(got 1.5\)"):
+        stages.stage_boundaries(synthetic_history(), stall=1.5)
+    with pytest.raises(ConfigError, match=r"silenced must be a number in \(0, 1\) \(got 'x'\)"):
+        stages.stage_boundaries(synthetic_history(), silenced="x")
+    assert stages.check_fraction("stall", "0.2") == 0.2
