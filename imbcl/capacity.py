@@ -39,50 +39,6 @@ STACK_MAX = 8192
 COVERAGE_LEVEL = 0.9
 
 
-# ------------------------------------------------------------------ parameters
-def parse_grid(text, name: str, kind: type = float, lo: float | None = None) -> tuple:
-    """A strictly increasing tuple of ``kind`` values from ``"1,2,4"`` (or a number/sequence).
-
-    Raises ConfigError naming ``name`` for an empty grid, a non-number, a value below ``lo``,
-    a non-integer where ``kind`` is int, or values that are not strictly increasing.
-    """
-    if isinstance(text, str):
-        items = [s.strip() for s in text.split(",")]
-    elif isinstance(text, int | float):
-        items = [text]
-    else:
-        items = list(text)
-    if not items or any(i == "" for i in items):
-        raise ConfigError(f"{name} must be a comma-separated list of numbers (got {text!r})")
-    values = []
-    for item in items:
-        try:
-            v = float(item)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must contain only numbers (got {item!r})") from None
-        if not math.isfinite(v):
-            raise ConfigError(f"{name} values must be finite (got {item!r})")
-        if kind is int and v != int(v):
-            raise ConfigError(f"{name} values must be integers (got {item!r})")
-        if lo is not None and v < lo:
-            raise ConfigError(f"{name} values must be >= {lo:g} (got {item!r})")
-        values.append(kind(v))
-    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
-        raise ConfigError(f"{name} must be strictly increasing (got {text!r})")
-    return tuple(values)
-
-
-def check_positive_int(value, name: str, lo: int = 1) -> int:
-    """``value`` as an int >= ``lo``, or a ConfigError naming ``name``."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be an integer >= {lo} (got {value!r})") from None
-    if isinstance(value, bool) or not math.isfinite(v) or v != int(v) or v < lo:
-        raise ConfigError(f"{name} must be an integer >= {lo} (got {value!r})")
-    return int(v)
-
-
 # ----------------------------------------------------------------------- sweep
 def sweep_specs(
     rhos: Sequence[float],

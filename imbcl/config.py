@@ -17,13 +17,15 @@ class ConfigError(ValueError):
     """A configuration value is outside its allowed range or of the wrong type."""
 
 
-def _spec(default: Any, *, lo=None, hi=None, lo_open=False, hi_open=False, choices=None, doc=""):
+def validated_field(
+    default: Any, *, lo=None, hi=None, lo_open=False, hi_open=False, choices=None, doc=""
+):
     """A dataclass field carrying its validation rule in ``metadata``."""
     rule = {"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open, "choices": choices}
     return field(default=default, metadata={"rule": rule, "doc": doc})
 
 
-def _coerce(name: str, value: Any, kind: type) -> Any:
+def coerce(name: str, value: Any, kind: type) -> Any:
     """Coerce ``value`` to ``kind`` (int, float, bool or str) or raise a ConfigError."""
     if kind is bool:
         if isinstance(value, bool):
@@ -55,7 +57,7 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
     return float(value)
 
 
-def _check(name: str, value: Any, rule: dict) -> None:
+def check_range(name: str, value: Any, rule: dict) -> None:
     if rule["choices"] is not None and value not in rule["choices"]:
         allowed = ", ".join(repr(c) for c in rule["choices"])
         raise ConfigError(f"{name} must be one of {allowed} (got {value!r})")
@@ -66,15 +68,15 @@ def _check(name: str, value: Any, rule: dict) -> None:
         raise ConfigError(f"{name} must be {'<' if rule['hi_open'] else '<='} {hi} (got {value!r})")
 
 
-class _Validated:
+class Validated:
     """Mixin: coerce and range-check every field in ``__post_init__``."""
 
     def __post_init__(self) -> None:
         kinds = {"int": int, "float": float, "bool": bool, "str": str}
         for f in dataclasses.fields(self):
             kind = kinds[f.type] if isinstance(f.type, str) else f.type
-            value = _coerce(f.name, getattr(self, f.name), kind)
-            _check(f.name, value, f.metadata["rule"])
+            value = coerce(f.name, getattr(self, f.name), kind)
+            check_range(f.name, value, f.metadata["rule"])
             object.__setattr__(self, f.name, value)
         self._check_joint()
 
@@ -90,23 +92,25 @@ class _Validated:
 
 
 @dataclass(frozen=True)
-class DataConfig(_Validated):
+class DataConfig(Validated):
     """The sparse-coding data model (see ``book/setting.md``)."""
 
-    d: int = _spec(64, lo=2, hi=4096, doc="token dimension")
-    k_maj: int = _spec(8, lo=0, doc="number of majority features")
-    k_min: int = _spec(8, lo=0, doc="number of minority features")
-    rho: float = _spec(10.0, lo=1, doc="imbalance ratio: minority probability is q / rho")
-    q: float = _spec(
+    d: int = validated_field(64, lo=2, hi=4096, doc="token dimension")
+    k_maj: int = validated_field(8, lo=0, doc="number of majority features")
+    k_min: int = validated_field(8, lo=0, doc="number of minority features")
+    rho: float = validated_field(10.0, lo=1, doc="imbalance ratio: minority probability is q / rho")
+    q: float = validated_field(
         0.2, lo=0, hi=1, lo_open=True, doc="presence probability of a majority feature"
     )
-    p_token: float = _spec(
+    p_token: float = validated_field(
         0.75, lo=0, hi=1, lo_open=True, doc="probability that a token carries a present feature"
     )
-    seq_len: int = _spec(4, lo=1, hi=512, doc="tokens per sequence (L)")
-    sigma: float = _spec(1.0, lo=0, doc="isotropic noise scale: noise is N(0, sigma^2/d I)")
-    n_corr: int = _spec(4, lo=0, doc="number of fixed correlated-noise directions")
-    sigma_corr: float = _spec(0.15, lo=0, doc="std of each correlated-noise amplitude")
+    seq_len: int = validated_field(4, lo=1, hi=512, doc="tokens per sequence (L)")
+    sigma: float = validated_field(
+        1.0, lo=0, doc="isotropic noise scale: noise is N(0, sigma^2/d I)"
+    )
+    n_corr: int = validated_field(4, lo=0, doc="number of fixed correlated-noise directions")
+    sigma_corr: float = validated_field(0.15, lo=0, doc="std of each correlated-noise amplitude")
 
     @property
     def k(self) -> int:
@@ -123,41 +127,55 @@ class DataConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class ModelConfig(_Validated):
+class ModelConfig(Validated):
     """The Transformer-MLP encoder: frozen or trained attention, m BReLU neurons."""
 
-    m: int = _spec(64, lo=1, hi=65536, doc="number of neurons")
-    init_scale: float = _spec(1e-3, lo=0, lo_open=True, doc="std of the initial neuron weights")
-    attn_scale: float = _spec(0.1, lo=0, doc="W_Q = W_K = attn_scale * I at initialisation")
-    train_attention: bool = _spec(False, doc="train W_Q, W_K, W_V (else frozen at init)")
-    bias: str = _spec("ramp", choices=("ramp", "constant", "none"), doc="bias schedule kind")
-    kappa_max: float = _spec(3.0, lo=0, doc="final bias multiplier kappa")
-    ramp_steps: int = _spec(1000, lo=1, doc="steps over which kappa ramps from 0 to kappa_max")
+    m: int = validated_field(64, lo=1, hi=65536, doc="number of neurons")
+    init_scale: float = validated_field(
+        1e-3, lo=0, lo_open=True, doc="std of the initial neuron weights"
+    )
+    attn_scale: float = validated_field(
+        0.1, lo=0, doc="W_Q = W_K = attn_scale * I at initialisation"
+    )
+    train_attention: bool = validated_field(False, doc="train W_Q, W_K, W_V (else frozen at init)")
+    bias: str = validated_field(
+        "ramp", choices=("ramp", "constant", "none"), doc="bias schedule kind"
+    )
+    kappa_max: float = validated_field(3.0, lo=0, doc="final bias multiplier kappa")
+    ramp_steps: int = validated_field(
+        1000, lo=1, doc="steps over which kappa ramps from 0 to kappa_max"
+    )
 
 
 @dataclass(frozen=True)
-class TrainConfig(_Validated):
+class TrainConfig(Validated):
     """SGD on symmetric InfoNCE with an L2 penalty, on fresh samples every step."""
 
-    steps: int = _spec(2000, lo=0, doc="SGD steps")
-    batch: int = _spec(256, lo=2, doc="samples per step (in-batch negatives: batch - 1)")
-    lr: float = _spec(0.5, lo=0, lo_open=True, doc="learning rate")
-    tau: float = _spec(1.0, lo=0, lo_open=True, doc="InfoNCE temperature")
-    weight_decay: float = _spec(0.05, lo=0, doc="lambda in the penalty lambda/2 * ||theta||^2")
-    record_every: int = _spec(10, lo=1, doc="steps between History records")
+    steps: int = validated_field(2000, lo=0, doc="SGD steps")
+    batch: int = validated_field(256, lo=2, doc="samples per step (in-batch negatives: batch - 1)")
+    lr: float = validated_field(0.5, lo=0, lo_open=True, doc="learning rate")
+    tau: float = validated_field(1.0, lo=0, lo_open=True, doc="InfoNCE temperature")
+    weight_decay: float = validated_field(
+        0.05, lo=0, doc="lambda in the penalty lambda/2 * ||theta||^2"
+    )
+    record_every: int = validated_field(10, lo=1, doc="steps between History records")
 
 
 @dataclass(frozen=True)
-class PruneConfig(_Validated):
+class PruneConfig(Validated):
     """One-shot pruning of the neuron weights."""
 
-    rate: float = _spec(0.5, lo=0, hi=1, hi_open=True, doc="fraction of coefficients zeroed")
-    basis: str = _spec(
+    rate: float = validated_field(
+        0.5, lo=0, hi=1, hi_open=True, doc="fraction of coefficients zeroed"
+    )
+    basis: str = validated_field(
         "coordinate", choices=("coordinate", "feature", "estimated"), doc="basis of coefficients"
     )
-    scope: str = _spec("global", choices=("global", "neuron"), doc="rank within replica or row")
-    mode: str = _spec("magnitude", choices=("magnitude", "random"), doc="which to zero")
-    keep_mask: bool = _spec(True, doc="hold the mask during continued training")
+    scope: str = validated_field(
+        "global", choices=("global", "neuron"), doc="rank within replica or row"
+    )
+    mode: str = validated_field("magnitude", choices=("magnitude", "random"), doc="which to zero")
+    keep_mask: bool = validated_field(True, doc="hold the mask during continued training")
 
 
 @dataclass(frozen=True)
@@ -173,8 +191,8 @@ class RunSpec:
         for name, kind in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
             if not isinstance(getattr(self, name), kind):
                 raise ConfigError(f"{name} must be a {kind.__name__} (got {getattr(self, name)!r})")
-        seed = _coerce("seed", self.seed, int)
-        _check(
+        seed = coerce("seed", self.seed, int)
+        check_range(
             "seed",
             seed,
             {"lo": 0, "hi": 2**63 - 1, "lo_open": False, "hi_open": False, "choices": None},

@@ -20,7 +20,6 @@ same rate), a scope (``global`` or per ``neuron``), whether the mask is held, an
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,60 +51,6 @@ METRICS = (
     "purity_min",
     "purity_maj",
 )
-
-
-# --------------------------------------------------------------------------- parameters
-def parse_floats(
-    text, name: str, lo: float, hi: float, hi_open: bool = False, lo_open: bool = False
-) -> tuple[float, ...]:
-    """A comma-separated string (or a number) as a tuple of floats, each in [lo, hi].
-
-    ``hi_open``/``lo_open`` make the bound strict. Raises ConfigError naming ``name``.
-    """
-    items = [t.strip() for t in str(text).split(",") if t.strip()]
-    if not items:
-        raise ConfigError(f"{name} must list at least one number (got {text!r})")
-    out = []
-    for item in items:
-        try:
-            v = float(item)
-        except ValueError:
-            raise ConfigError(f"{name} must be comma-separated numbers (got {item!r})") from None
-        too_low = v <= lo if lo_open else v < lo
-        too_high = v >= hi if hi_open else v > hi
-        if not math.isfinite(v) or too_low or too_high:
-            left, right = "(" if lo_open else "[", ")" if hi_open else "]"
-            raise ConfigError(f"{name} values must lie in {left}{lo}, {hi}{right} (got {item})")
-        out.append(v)
-    if len(set(out)) != len(out):
-        raise ConfigError(f"{name} must not repeat a value (got {text!r})")
-    return tuple(out)
-
-
-def parse_ints(text, name: str, lo: int) -> tuple[int, ...]:
-    """A comma-separated string (or an int) as a tuple of ints >= ``lo``."""
-    values = parse_floats(text, name, lo, math.inf)
-    bad = [v for v in values if v != int(v)]
-    if bad:
-        raise ConfigError(f"{name} must be integers (got {bad[0]})")
-    return tuple(int(v) for v in values)
-
-
-def parse_choices(text, name: str, allowed: Sequence[str]) -> tuple[str, ...]:
-    """A comma-separated string of names, each one of ``allowed``."""
-    items = tuple(t.strip() for t in str(text).split(",") if t.strip())
-    if not items:
-        raise ConfigError(f"{name} must list at least one of {', '.join(allowed)} (got {text!r})")
-    for item in items:
-        if item not in allowed:
-            raise ConfigError(f"{name} values must be among {', '.join(allowed)} (got {item!r})")
-    return items
-
-
-def check_count(value, name: str, lo: int) -> int:
-    """An integer parameter (papermill may pass a string) that must be >= ``lo``."""
-    (v,) = parse_ints(value, name, lo)
-    return v
 
 
 # ----------------------------------------------------------------------------- settings

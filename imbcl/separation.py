@@ -32,48 +32,6 @@ GROUPS = ("majority", "minority")
 CHANCE = 1.0 / 3.0
 
 
-# ----------------------------------------------------------------------------- parameters
-def parse_grid(text, name: str, kind: type = float, lo: float | None = None) -> list:
-    """Comma-separated numbers (e.g. ``"1,2,4"``) as a sorted list of unique ``kind`` values.
-
-    Raises a ConfigError naming ``name`` when ``text`` is empty, not numeric, not integral
-    (for ``kind=int``) or below ``lo``.
-    """
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        text = str(text)
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigError(f"{name} must be a non-empty comma-separated list (got {text!r})")
-    out = []
-    for item in text.split(","):
-        try:
-            value = float(item.strip())
-        except ValueError:
-            raise ConfigError(f"{name} must hold numbers only (got {item.strip()!r})") from None
-        if not np.isfinite(value):
-            raise ConfigError(f"{name} must hold finite numbers (got {item.strip()!r})")
-        if kind is int:
-            if value != int(value):
-                raise ConfigError(f"{name} must hold integers (got {item.strip()!r})")
-            value = int(value)
-        if lo is not None and value < lo:
-            raise ConfigError(f"{name} values must be >= {lo} (got {item.strip()!r})")
-        out.append(value)
-    return sorted(set(out))
-
-
-def check_count(value, name: str, lo: int = 1) -> int:
-    """``value`` as an int >= ``lo``, or a ConfigError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer | float | str):
-        raise ConfigError(f"{name} must be an integer >= {lo} (got {value!r})")
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer >= {lo} (got {value!r})") from None
-    if not np.isfinite(number) or number != int(number) or number < lo:
-        raise ConfigError(f"{name} must be an integer >= {lo} (got {value!r})")
-    return int(number)
-
-
 def sweep_specs(
     rhos: Sequence[float],
     sigmas: Sequence[float],

@@ -32,8 +32,9 @@ import torch
 from torch.nn import functional as F
 
 from imbcl import images as im
-from imbcl.config import ConfigError, _spec, _Validated
+from imbcl.config import ConfigError, Validated, validated_field
 from imbcl.loss import symmetric_info_nce
+from imbcl.params import check_count, parse_grid
 from imbcl.prune import magnitude_mask, random_mask
 
 #: Parameters that pruning may target (their rows are what a mask zeroes).
@@ -42,17 +43,17 @@ METRICS = ("overall", "head", "tail", "gap")
 
 
 @dataclass(frozen=True)
-class ImageDataConfig(_Validated):
+class ImageDataConfig(Validated):
     """The long-tailed view of an image set (see :func:`imbcl.images.make_split`)."""
 
-    dataset: str = _spec("digits", choices=im.DATASETS, doc="image set")
-    rho: float = _spec(10.0, lo=1, doc="imbalance ratio n_max / n_min of pre-training")
-    n_max: int = _spec(120, lo=1, doc="pre-training images of the most frequent class")
-    n_probe: int = _spec(100, lo=1, doc="labelled probe images per class (full probe)")
-    n_test: int = _spec(50, lo=1, doc="held-out test images per class")
-    k_shot: int = _spec(5, lo=1, doc="labelled images per class in a few-shot probe")
-    n_draws: int = _spec(5, lo=1, doc="few-shot draws averaged per replica")
-    group: int = _spec(3, lo=1, doc="classes in the head and in the tail")
+    dataset: str = validated_field("digits", choices=im.DATASETS, doc="image set")
+    rho: float = validated_field(10.0, lo=1, doc="imbalance ratio n_max / n_min of pre-training")
+    n_max: int = validated_field(120, lo=1, doc="pre-training images of the most frequent class")
+    n_probe: int = validated_field(100, lo=1, doc="labelled probe images per class (full probe)")
+    n_test: int = validated_field(50, lo=1, doc="held-out test images per class")
+    k_shot: int = validated_field(5, lo=1, doc="labelled images per class in a few-shot probe")
+    n_draws: int = validated_field(5, lo=1, doc="few-shot draws averaged per replica")
+    group: int = validated_field(3, lo=1, doc="classes in the head and in the tail")
 
     def _check_joint(self) -> None:
         if self.k_shot > self.n_probe:
@@ -60,21 +61,23 @@ class ImageDataConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class SimCLRConfig(_Validated):
+class SimCLRConfig(Validated):
     """Encoder sizes and optimisation (AdamW on symmetric InfoNCE)."""
 
-    d: int = _spec(32, lo=1, hi=4096, doc="token embedding width")
-    m: int = _spec(64, lo=1, hi=65536, doc="ReLU neurons = representation size")
-    proj: int = _spec(32, lo=1, hi=4096, doc="projection head output size")
-    steps: int = _spec(600, lo=1, doc="training steps for every method")
-    batch: int = _spec(256, lo=2, doc="images per step (negatives: batch - 1)")
-    lr: float = _spec(3e-3, lo=0, lo_open=True, doc="AdamW learning rate")
-    tau: float = _spec(0.2, lo=0, lo_open=True, doc="InfoNCE temperature")
-    weight_decay: float = _spec(1e-4, lo=0, doc="AdamW decoupled weight decay")
-    warmup: float = _spec(0.3, lo=0, hi=1, hi_open=True, doc="fraction of steps before pruning")
-    sdclr_every: int = _spec(50, lo=1, doc="steps between SDCLR branch-mask updates")
-    prune: str = _spec("W", doc="comma-separated parameters that pruning targets")
-    record_every: int = _spec(10, lo=1, doc="steps between loss records")
+    d: int = validated_field(32, lo=1, hi=4096, doc="token embedding width")
+    m: int = validated_field(64, lo=1, hi=65536, doc="ReLU neurons = representation size")
+    proj: int = validated_field(32, lo=1, hi=4096, doc="projection head output size")
+    steps: int = validated_field(600, lo=1, doc="training steps for every method")
+    batch: int = validated_field(256, lo=2, doc="images per step (negatives: batch - 1)")
+    lr: float = validated_field(3e-3, lo=0, lo_open=True, doc="AdamW learning rate")
+    tau: float = validated_field(0.2, lo=0, lo_open=True, doc="InfoNCE temperature")
+    weight_decay: float = validated_field(1e-4, lo=0, doc="AdamW decoupled weight decay")
+    warmup: float = validated_field(
+        0.3, lo=0, hi=1, hi_open=True, doc="fraction of steps before pruning"
+    )
+    sdclr_every: int = validated_field(50, lo=1, doc="steps between SDCLR branch-mask updates")
+    prune: str = validated_field("W", doc="comma-separated parameters that pruning targets")
+    record_every: int = validated_field(10, lo=1, doc="steps between loss records")
 
     @property
     def prune_step(self) -> int:
@@ -107,41 +110,27 @@ class Method:
         return {"simclr": "SimCLR", "balanced": "balanced"}[self.kind]
 
 
-def parse_grid(text, name: str, lo: float = 0.0, hi: float = 1.0) -> tuple[float, ...]:
-    """'0.3,0.5' -> (0.3, 0.5); each value in [lo, hi). An empty string is an empty grid."""
-    if isinstance(text, int | float):
-        text = str(text)
-    if not isinstance(text, str):
-        raise ConfigError(f"{name} must be comma-separated numbers (got {text!r})")
-    values = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        try:
-            value = float(part)
-        except ValueError:
-            raise ConfigError(f"{name} must be comma-separated numbers (got {text!r})") from None
-        if not lo <= value < hi:
-            raise ConfigError(f"{name} values must be in [{lo}, {hi}) (got {value})")
-        values.append(value)
-    if len(set(values)) != len(values):
-        raise ConfigError(f"{name} has repeated values (got {text!r})")
-    return tuple(values)
-
-
 def make_methods(rates: str, random_rates: str, sdclr_rates: str) -> list[Method]:
     """SimCLR, magnitude pruning at ``rates``, random pruning at ``random_rates``, SDCLR at
-    ``sdclr_rates`` (comma-separated strings), then the balanced reference."""
-    methods = [Method("simclr")]
-    methods += [Method("magnitude", r) for r in parse_grid(rates, "rates")]
-    methods += [Method("random", r) for r in parse_grid(random_rates, "random_rates")]
-    methods += [Method("sdclr", r) for r in parse_grid(sdclr_rates, "sdclr_rates")]
-    return [*methods, Method("balanced")]
+    ``sdclr_rates`` (comma-separated strings of rates in [0, 1), each possibly empty), then the
+    balanced reference."""
+    grids = (
+        ("magnitude", rates, "rates"),
+        ("random", random_rates, "random_rates"),
+        ("sdclr", sdclr_rates, "sdclr_rates"),
+    )
+    methods = [
+        Method(kind, r)
+        for kind, text, name in grids
+        for r in parse_grid(text, name, lo=0, hi=1, hi_open=True, allow_empty=True)
+    ]
+    return [Method("simclr"), *methods, Method("balanced")]
 
 
 def check_seeds(n_seeds, first_seed=0) -> list[int]:
-    """[first_seed, ..., first_seed + n_seeds - 1], validated."""
-    for name, value, lo in (("n_seeds", n_seeds, 1), ("first_seed", first_seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise ConfigError(f"{name} must be an integer >= {lo} (got {value!r})")
+    """[first_seed, ..., first_seed + n_seeds - 1]; n_seeds >= 1, first_seed >= 0."""
+    n_seeds = check_count(n_seeds, "n_seeds")
+    first_seed = check_count(first_seed, "first_seed", lo=0)
     return list(range(first_seed, first_seed + n_seeds))
 
 

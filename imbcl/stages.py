@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from imbcl import metrics
-from imbcl.config import ConfigError
 from imbcl.history import History
+from imbcl.params import check_count, check_number
 
 #: Rates are reported per this many training steps.
 RATE_UNIT = 1000
@@ -29,50 +29,6 @@ RATE_UNIT = 1000
 GROUPS = ("majority", "minority", "noise")
 #: Stage names, in order.
 STAGES = ("I", "II", "III")
-
-
-# ------------------------------------------------------------------ parameters
-def check_count(name: str, value, lo: int = 1) -> int:
-    """``value`` as an int >= ``lo``, or a ConfigError naming the parameter."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{name} must be an integer >= {lo} (got {value!r})")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be an integer >= {lo} (got {value!r})") from None
-    if not np.isfinite(number) or number != int(number) or number < lo:
-        raise ConfigError(f"{name} must be an integer >= {lo} (got {value!r})")
-    return int(number)
-
-
-def check_fraction(name: str, value) -> float:
-    """``value`` as a float strictly between 0 and 1, or a ConfigError naming the parameter."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number in (0, 1) (got {value!r})") from None
-    if isinstance(value, bool) or not 0 < number < 1:
-        raise ConfigError(f"{name} must be a number in (0, 1) (got {value!r})")
-    return number
-
-
-def parse_grid(name: str, text, lo: float = 1.0) -> list[float]:
-    """A comma-separated grid such as ``"5,6,8"`` as floats >= ``lo``; empty text gives []."""
-    if not isinstance(text, str):
-        text = str(text)
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    values = []
-    for item in items:
-        try:
-            v = float(item)
-        except ValueError:
-            raise ConfigError(
-                f"{name} must be comma-separated numbers >= {lo:g} (got {text!r})"
-            ) from None
-        if not np.isfinite(v) or v < lo:
-            raise ConfigError(f"{name} must be comma-separated numbers >= {lo:g} (got {text!r})")
-        values.append(v)
-    return values
 
 
 # ------------------------------------------------------------------ curves and rates
@@ -89,7 +45,7 @@ def log_growth(steps: np.ndarray, curve: np.ndarray, window: int) -> np.ndarray:
     r(t_k) = [log c(t_{k+h}) - log c(t_{k-h})] / (t_{k+h} - t_{k-h}) * RATE_UNIT with
     h = ``window`` records; the rate is NaN within h records of either end.
     """
-    window = check_count("window", window)
+    window = check_count(window, "window")
     steps = np.asarray(steps, dtype=float)
     logc = np.log(np.maximum(np.asarray(curve, dtype=float), 1e-30))
     rate = np.full(logc.shape, np.nan)
@@ -146,8 +102,9 @@ def stage_boundaries(
     Neither boundary uses the noise curve, so the noise dynamics inside each stage
     (:func:`stage_rates`) are a measurement, not a consequence of the definition.
     """
-    stall, silenced = check_fraction("stall", stall), check_fraction("silenced", silenced)
-    hold = check_count("hold", hold)
+    stall = check_number(stall, "stall", lo=0, hi=1, lo_open=True, hi_open=True)
+    silenced = check_number(silenced, "silenced", lo=0, hi=1, lo_open=True, hi_open=True)
+    hold = check_count(hold, "hold")
     rate = group_rates(hist, window)["majority"]
     live = alive_counts(hist)
     out = np.full((hist.n_replicas, 2), np.nan)
@@ -240,7 +197,7 @@ def onset_order(hist: History, threshold: float = metrics.ONSET) -> np.ndarray:
 
 def final_levels(hist: History, last: int) -> dict[str, np.ndarray]:
     """(R,) mean of each group curve over the records in the last ``last`` steps."""
-    last = check_count("last", last)
+    last = check_count(last, "last")
     sel = hist.steps >= hist.steps[-1] - last
     return {g: c[sel].mean(axis=0) for g, c in group_curves(hist).items()}
 

@@ -1,4 +1,4 @@
-"""Tests of imbcl.capacity: grid parsing, sweep grouping, per-replica measurements, m*(rho)."""
+"""Tests of imbcl.capacity: sweep grouping, per-replica measurements, m*(rho)."""
 
 from __future__ import annotations
 
@@ -17,43 +17,6 @@ TINY = dict(
     model=ModelConfig(m=4, ramp_steps=4),
     train=TrainConfig(steps=6, batch=8, record_every=100),
 )
-
-
-# ------------------------------------------------------------------ parameters
-def test_parse_grid_reads_strings_numbers_and_sequences():
-    assert C.parse_grid("1, 2,4.5", "rho_grid", lo=1) == (1.0, 2.0, 4.5)
-    assert C.parse_grid("8,16", "m_grid", kind=int, lo=1) == (8, 16)
-    assert C.parse_grid(3, "rho_grid") == (3.0,)
-    assert C.parse_grid([1, 2], "rho_grid") == (1.0, 2.0)
-
-
-@pytest.mark.parametrize(
-    ("text", "kind", "message"),
-    [
-        ("1,0.5", float, "rho_grid values must be >= 1 (got '0.5')"),
-        ("1,x", float, "rho_grid must contain only numbers (got 'x')"),
-        ("", float, "rho_grid must be a comma-separated list of numbers (got '')"),
-        ("1,,2", float, "rho_grid must be a comma-separated list of numbers"),
-        ("4,2", float, "rho_grid must be strictly increasing (got '4,2')"),
-        ("2,2", float, "rho_grid must be strictly increasing"),
-        ("8,12.5", int, "rho_grid values must be integers (got '12.5')"),
-        ("1,inf", float, "rho_grid values must be finite (got 'inf')"),
-    ],
-)
-def test_parse_grid_rejects_bad_input(text, kind, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        C.parse_grid(text, "rho_grid", kind=kind, lo=1)
-
-
-@pytest.mark.parametrize("bad", [0, -1, 2.5, "x", True, None, float("nan")])
-def test_check_positive_int_rejects_bad_values(bad):
-    with pytest.raises(ConfigError, match=r"n_seeds must be an integer >= 1"):
-        C.check_positive_int(bad, "n_seeds")
-
-
-def test_check_positive_int_coerces_papermill_strings():
-    assert C.check_positive_int("5", "n_seeds") == 5
-    assert C.check_positive_int(2.0, "n_seeds", lo=2) == 2
 
 
 # ----------------------------------------------------------------------- sweep

@@ -38,34 +38,6 @@ def _hist(align, noise, specs=None):
     )
 
 
-def test_parse_grid_sorts_and_dedups():
-    assert S.parse_grid("4, 1,2,2", "rho_grid", lo=1) == [1.0, 2.0, 4.0]
-    assert S.parse_grid("3,1", "steps", kind=int) == [1, 3]
-    assert S.parse_grid(2.5, "sigma") == [2.5]
-
-
-@pytest.mark.parametrize(
-    ("text", "kind", "lo", "message"),
-    [
-        ("", float, None, "rho_grid must be a non-empty comma-separated list"),
-        ("1,x", float, None, "rho_grid must hold numbers only (got 'x')"),
-        ("1,2.5", int, None, "rho_grid must hold integers (got '2.5')"),
-        ("0.5,2", float, 1, "rho_grid values must be >= 1 (got '0.5')"),
-        ("1,nan", float, None, "rho_grid must hold finite numbers (got 'nan')"),
-    ],
-)
-def test_parse_grid_errors(text, kind, lo, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        S.parse_grid(text, "rho_grid", kind=kind, lo=lo)
-
-
-def test_check_count():
-    assert S.check_count("3", "n_seeds") == 3
-    for bad in (0, 1.5, "two", True, None):
-        with pytest.raises(ConfigError, match="n_seeds must be an integer >= 1"):
-            S.check_count(bad, "n_seeds")
-
-
 def test_sweep_specs_order_and_fields():
     specs = _specs(rhos=(1.0, 8.0), sigmas=(0.5, 1.0), n_seeds=3)
     assert len(specs) == 12

@@ -20,20 +20,12 @@ def _experiment(methods, steps=4, warmup=0.5, seeds=(0, 1), data=DIGITS, **kw):
     return sc.build(data, cfg, methods, list(seeds), sc.load(data))
 
 
-def test_parse_grid_and_errors():
-    assert sc.parse_grid("0.3, 0.5,0.9", "rates") == (0.3, 0.5, 0.9)
-    assert sc.parse_grid("", "rates") == ()
-    with pytest.raises(ConfigError, match=r"rates must be comma-separated numbers \(got 'a,b'\)"):
-        sc.parse_grid("a,b", "rates")
-    with pytest.raises(ConfigError, match=r"rates values must be in \[0.0, 1.0\) \(got 1.0\)"):
-        sc.parse_grid("0.5,1", "rates")
-    with pytest.raises(ConfigError, match="repeated"):
-        sc.parse_grid("0.5,0.5", "rates")
-
-
 def test_methods_and_names():
     names = [m.name for m in sc.make_methods("0.5,0.9", "0.5", "0.9")]
     assert names == ["SimCLR", "prune 0.5", "prune 0.9", "random 0.5", "SDCLR 0.9", "balanced"]
+    assert [m.name for m in sc.make_methods("0.5", "", "")] == ["SimCLR", "prune 0.5", "balanced"]
+    with pytest.raises(ConfigError, match=r"^rates values must be < 1 \(got 1.0\)$"):
+        sc.make_methods("0.5,1", "", "")
 
 
 def test_config_errors_are_clear():
@@ -45,9 +37,12 @@ def test_config_errors_are_clear():
         sc.ImageDataConfig(n_probe=3, k_shot=5)
     with pytest.raises(ConfigError, match="prune must name parameters among"):
         sc.SimCLRConfig(prune="W,G1")
-    with pytest.raises(ConfigError, match=r"n_seeds must be an integer >= 1 \(got 0\)"):
+    with pytest.raises(ConfigError, match=r"n_seeds must be >= 1 \(got 0\)"):
         sc.check_seeds(0)
+    with pytest.raises(ConfigError, match=r"first_seed must be >= 0 \(got -1\)"):
+        sc.check_seeds(2, -1)
     assert sc.check_seeds(3, 2) == [2, 3, 4]
+    assert sc.check_seeds("2") == [0, 1]  # papermill may pass a string
 
 
 def test_magnitude_masks_rank_jointly_across_tensors():
