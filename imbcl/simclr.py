@@ -580,35 +580,37 @@ def _improved(v: np.ndarray, metric: str) -> np.ndarray:
     return (v < 0) if metric == "gap" else (v > 0)
 
 
+def _summary_table(frame: pd.DataFrame, order: list[str], cell) -> pd.DataFrame:
+    """Per (rho, probe, method): ``cell(metric, values over seeds)`` for each metric."""
+    rows = []
+    for key, grp in _groups(frame, order):
+        row = dict(zip([c for c in _keys(frame) if c != "seed"] + ["method"], key, strict=True))
+        for metric in METRICS:
+            row[metric] = cell(metric, grp[metric].to_numpy())
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return table.set_index([c for c in table.columns if c not in METRICS])
+
+
+def _sd(v: np.ndarray) -> float:
+    return v.std(ddof=1) if len(v) > 1 else 0.0
+
+
 def delta_table(deltas: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
     """Per (rho, probe, method): 'mean ± sd (k/n)' of each metric's paired delta, with k the
     seeds that improved (delta > 0; delta < 0 for the gap). Methods in ``order``."""
     order = list(dict.fromkeys(deltas.method)) if order is None else order
-    rows = []
-    for key, grp in _groups(deltas, order):
-        row = dict(zip([c for c in _keys(deltas) if c != "seed"] + ["method"], key, strict=True))
-        for metric in METRICS:
-            v = grp[metric].to_numpy()
-            sd = v.std(ddof=1) if len(v) > 1 else 0.0
-            k = int(_improved(v, metric).sum())
-            row[metric] = f"{v.mean():+.2f} ± {sd:.2f} ({k}/{len(v)})"
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    return table.set_index([c for c in table.columns if c not in METRICS])
+
+    def cell(metric, v):
+        k = int(_improved(v, metric).sum())
+        return f"{v.mean():+.2f} ± {_sd(v):.2f} ({k}/{len(v)})"
+
+    return _summary_table(deltas, order, cell)
 
 
 def accuracy_table(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """Per (rho, probe, method): 'mean ± sd' over seeds of each metric (percent, unpaired)."""
-    rows = []
-    for key, grp in _groups(results, order):
-        row = dict(zip([c for c in _keys(results) if c != "seed"] + ["method"], key, strict=True))
-        for metric in METRICS:
-            v = grp[metric].to_numpy()
-            sd = v.std(ddof=1) if len(v) > 1 else 0.0
-            row[metric] = f"{v.mean():.1f} ± {sd:.1f}"
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    return table.set_index([c for c in table.columns if c not in METRICS])
+    return _summary_table(results, order, lambda metric, v: f"{v.mean():.1f} ± {_sd(v):.1f}")
 
 
 def delta_values(deltas: pd.DataFrame, method: str, metric: str, **where) -> np.ndarray:
