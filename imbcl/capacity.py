@@ -21,7 +21,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from imbcl import metrics
 from imbcl.config import ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
@@ -242,30 +241,6 @@ def rank_decreases(ranks: Sequence[int]) -> int:
     """Number of adjacent steps (in rho order) where the rank of m* goes down."""
     r = np.asarray(ranks)
     return int((np.diff(r) < 0).sum())
-
-
-def spearman(x, y) -> float:
-    """Spearman rank correlation of two equal-length samples (NaN if either is constant)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) != len(y) or len(x) < 3:
-        raise ValueError(f"need two samples of equal length >= 3 (got {len(x)} and {len(y)})")
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return math.nan
-    return float(stats.spearmanr(x, y).statistic)
-
-
-def paired_t(delta) -> float:
-    """One-sample t statistic of paired differences ``delta``: mean / (s.d. / sqrt(n)).
-
-    0 when every difference is 0; +-inf when they are equal and non-zero.
-    """
-    d = np.asarray(delta, float)
-    if len(d) < 2:
-        raise ValueError(f"need at least 2 paired differences (got {len(d)})")
-    mean, sd = d.mean(), d.std(ddof=1)
-    if sd == 0:
-        return 0.0 if mean == 0 else math.copysign(math.inf, mean)
-    return float(mean / (sd / math.sqrt(len(d))))
 
 
 def ramped(model: ModelConfig, steps: int, fraction: float) -> ModelConfig:

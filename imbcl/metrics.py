@@ -82,9 +82,15 @@ def mean_sd(x, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def probe_accuracy(
-    reps, n_train: int = 2000, n_test: int = 2000, q: float | None = None, c: float = 1.0
+    reps,
+    n_train: int = 2000,
+    n_test: int = 2000,
+    q: float | None = None,
+    c: float = 1.0,
+    replicas=None,
 ) -> np.ndarray:
-    """(R, K) balanced accuracy of a linear probe detecting z_j in {-1, 0, +1} from f(X).
+    """(R', K) balanced accuracy of a linear probe detecting z_j in {-1, 0, +1} from f(X),
+    for the selected ``replicas`` (indices; default all R).
 
     Probe data are drawn fresh (a fixed per-replica stream) with every feature present with
     probability ``q`` (default: the majority rate), so a minority feature has as many
@@ -97,10 +103,11 @@ def probe_accuracy(
     from sklearn.preprocessing import StandardScaler
 
     q = reps.specs[0].data.q if q is None else q
-    x, z = reps.sample(n_train + n_test, probs=torch.full((reps.k,), q))
-    feats, z = reps.encode(x).cpu().numpy(), z.cpu().numpy()
-    out = np.zeros((reps.n_replicas, reps.k))
-    for r in range(reps.n_replicas):
+    idx = reps.indices(replicas)
+    x, z = reps.sample(n_train + n_test, probs=torch.full((reps.k,), q), replicas=idx)
+    feats, z = reps.encode(x, replicas=idx).cpu().numpy(), z.cpu().numpy()
+    out = np.zeros((len(idx), reps.k))
+    for r in range(len(idx)):
         scaler = StandardScaler().fit(feats[r, :n_train])
         tr, te = scaler.transform(feats[r, :n_train]), scaler.transform(feats[r, n_train:])
         for j in range(reps.k):

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from imbcl import metrics
 from imbcl.config import ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
@@ -88,9 +87,7 @@ def train_with_probes(
     if not marks or marks[0] < 1 or marks[-1] > total:
         raise ConfigError(f"probe_steps must lie in [1, {total}] (got {list(probe_steps)})")
     reps = Replicas(specs)
-    every = np.arange(len(specs))
-    some = every if probe_replicas is None else np.asarray(probe_replicas, dtype=int)
-    sub = _subset(reps, some)
+    some = reps.indices(probe_replicas)  # checked before any training
     probes = np.full((len(marks), len(specs), reps.k), np.nan)
     hist = None
     for p, t in enumerate(marks):
@@ -99,30 +96,12 @@ def train_with_probes(
         if t == total:
             probes[p] = metrics.probe_accuracy(reps, n_probe, n_probe)
         else:
-            _copy_weights(reps, sub, some)
-            probes[p, some] = metrics.probe_accuracy(sub, n_probe, n_probe)
+            probes[p, some] = metrics.probe_accuracy(reps, n_probe, n_probe, replicas=some)
     if reps.step < total:
         hist = hist.concat(reps.run(total - reps.step, progress=False))
         probes = np.concatenate([probes, metrics.probe_accuracy(reps, n_probe, n_probe)[None]])
         marks.append(total)
     return hist, probes, marks
-
-
-def _subset(reps: Replicas, idx: np.ndarray) -> Replicas:
-    """A Replicas view holding the replicas ``idx`` of ``reps`` (same seeds, so same probes)."""
-    if len(idx) == reps.n_replicas and (idx == np.arange(reps.n_replicas)).all():
-        return reps
-    return Replicas([reps.specs[i] for i in idx], device=reps.device)
-
-
-def _copy_weights(reps: Replicas, sub: Replicas, idx: np.ndarray) -> None:
-    """Load the current weights and step of replicas ``idx`` of ``reps`` into ``sub``."""
-    if sub is reps:
-        return
-    rows = torch.as_tensor(np.array(idx, dtype=np.int64), device=reps.device)
-    for name, value in reps.params.items():
-        sub.params[name] = value[rows].clone()
-    sub.step = reps.step
 
 
 # ---------------------------------------------------------------------------- measurement

@@ -322,24 +322,41 @@ class Replicas:
         out["loss"][slot, sl] = loss
 
     # ----------------------------------------------------------- evaluation
-    def sample(self, n: int, stream: int = D.STREAM_PROBE, probs=None):
-        """Clean tokens (R, n, L, d) and codes (R, n, K) from a fixed per-replica stream.
+    def indices(self, replicas=None) -> list[int]:
+        """``replicas`` (indices, or None for all) as a checked list of replica indices."""
+        if replicas is None:
+            return list(range(self.n_replicas))
+        idx = [int(i) for i in np.atleast_1d(np.asarray(replicas))]
+        if not idx or min(idx) < 0 or max(idx) >= self.n_replicas:
+            raise ConfigError(
+                f"replicas must be non-empty indices in [0, {self.n_replicas - 1}] "
+                f"(got {list(np.atleast_1d(replicas))})"
+            )
+        return idx
+
+    def sample(self, n: int, stream: int = D.STREAM_PROBE, probs=None, replicas=None):
+        """Clean tokens (R', n, L, d) and codes (R', n, K) from a fixed per-replica stream.
 
         ``probs`` (K,) overrides the presence probabilities (e.g. equal for every feature so
-        that a probe sees enough minority examples). The same call gives the same samples.
+        that a probe sees enough minority examples); ``replicas`` selects R' of the replicas
+        (default all). The same call gives the same samples for a replica, whichever others
+        are selected.
         """
         xs, zs = [], []
-        for s, dic in zip(self.specs, self.dictionaries, strict=True):
-            g = D.generator(s.seed, stream, self.device)
-            x, z = D.sample_batch(s.data, dic, n, g, probs)
+        for r in self.indices(replicas):
+            g = D.generator(self.specs[r].seed, stream, self.device)
+            x, z = D.sample_batch(self.specs[r].data, self.dictionaries[r], n, g, probs)
             xs.append(x)
             zs.append(z)
         return torch.stack(xs), torch.stack(zs)
 
     @torch.no_grad()
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """f(X) (R, n, m) of tokens (R, n, L, d) at the current weights and bias."""
-        return M.encode(x.to(self.device), self.params, self.bias())
+    def encode(self, x: torch.Tensor, replicas=None) -> torch.Tensor:
+        """f(X) (R', n, m) of tokens (R', n, L, d) at the current weights and bias of the
+        selected ``replicas`` (default all)."""
+        idx = self.indices(replicas)
+        params = {k: v[idx] for k, v in self.params.items()}
+        return M.encode(x.to(self.device), params, self.bias()[idx])
 
     # ---------------------------------------------------------------- pruning
     @torch.no_grad()

@@ -161,22 +161,6 @@ def test_rank_decreases_counts_only_drops():
     assert C.rank_decreases([0, 2, 1, 3, 2]) == 2
 
 
-def test_spearman_sign_and_degenerate_input():
-    assert C.spearman([1, 2, 3, 4], [10, 8, 5, 1]) == pytest.approx(-1.0)
-    assert C.spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
-    assert math.isnan(C.spearman([1, 2, 3], [2, 2, 2]))
-    with pytest.raises(ValueError, match="equal length >= 3"):
-        C.spearman([1, 2], [1, 2])
-
-
-def test_paired_t_statistic():
-    assert C.paired_t([1.0, 2.0, 3.0]) == pytest.approx(2.0 / (1.0 / math.sqrt(3)))
-    assert C.paired_t([0.0, 0.0]) == 0.0
-    assert C.paired_t([0.5, 0.5]) == math.inf
-    with pytest.raises(ValueError, match="at least 2"):
-        C.paired_t([1.0])
-
-
 def test_ramped_scales_the_bias_ramp_with_the_run():
     assert C.ramped(ModelConfig(), 1000, 0.5).ramp_steps == 500
     assert C.ramped(ModelConfig(), 1, 0.1).ramp_steps == 1

@@ -143,3 +143,16 @@ def test_bad_steps_and_chunk_are_rejected():
         Replicas([spec(0)], chunk=0)
     with pytest.raises(ConfigError, match="specs disagree on train.steps"):
         Replicas([spec(0), spec(1, steps=3)]).run()
+
+
+def test_probe_subset_equals_the_same_replicas_probed_in_full():
+    from imbcl import metrics
+
+    _, reps = train([spec(0, sigma=0.3), spec(1, sigma=0.3), spec(2, sigma=0.3)], progress=False)
+    full = metrics.probe_accuracy(reps, n_train=300, n_test=300)
+    part = metrics.probe_accuracy(reps, n_train=300, n_test=300, replicas=[2, 0])
+    assert np.array_equal(part, full[[2, 0]])
+    with pytest.raises(ConfigError, match=r"replicas must be non-empty indices in \[0, 2\]"):
+        reps.indices([3])
+    with pytest.raises(ConfigError, match="replicas must be non-empty"):
+        reps.indices([])
