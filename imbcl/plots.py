@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
@@ -33,10 +35,14 @@ def setup_style() -> None:
 
 
 def band(ax, x, values, label: str, color=None, axis: int = 0, **kw):
-    """Plot the mean of ``values`` over ``axis`` (e.g. seeds) with a +-1 s.d. band."""
+    """Plot the mean of ``values`` over ``axis`` (e.g. seeds) with a +-1 s.d. band; NaN
+    entries are skipped and an all-NaN column leaves a gap."""
     values = np.asarray(values, dtype=float)
-    mean = np.nanmean(values, axis=axis)
-    sd = np.nanstd(values, axis=axis, ddof=1) if values.shape[axis] > 1 else np.zeros_like(mean)
+    with warnings.catch_warnings():
+        # an all-NaN column (e.g. a group with no specialised neuron) leaves a gap in the line
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=axis)
+        sd = np.nanstd(values, axis=axis, ddof=1) if values.shape[axis] > 1 else np.zeros_like(mean)
     (line,) = ax.plot(x, mean, label=label, color=color, **kw)
     ax.fill_between(x, mean - sd, mean + sd, color=line.get_color(), alpha=0.25, lw=0)
     return line
