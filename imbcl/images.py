@@ -39,8 +39,12 @@ CIFAR_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = "test_batch"
+#: Image shape (C, H, W) per data set.
+IMAGE_SHAPE = {"digits": (1, 8, 8), "cifar10": (3, 32, 32)}
 #: Token shape (rows, columns of pixels) per data set: digit rows, CIFAR 4x4 patches.
 PATCH = {"digits": (1, 8), "cifar10": (4, 4)}
+#: numpy random streams of one seed: the data split and the few-shot probe draws.
+STREAM_SPLIT, STREAM_FEW_SHOT = 5, 11
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,14 @@ def check_dataset(name: str) -> str:
     if name not in DATASETS:
         raise ConfigError(f"dataset must be one of {', '.join(map(repr, DATASETS))} (got {name!r})")
     return name
+
+
+def token_shape(dataset: str) -> tuple[int, int]:
+    """(L, t): the number of tokens per image of ``dataset`` and the values per token (see
+    :func:`to_tokens`); digits: (8, 8) rows, cifar10: (64, 48) patches of 4x4x3 pixels."""
+    c, h, w = IMAGE_SHAPE[check_dataset(dataset)]
+    ph, pw = PATCH[dataset]
+    return (h // ph) * (w // pw), c * ph * pw
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -255,11 +267,17 @@ def make_split(
     ``longtail_counts(n_max, rho, C)[c]`` images to pre-training, a balanced reference of the
     same total is drawn independently, and ``n_probe`` per class form the probe set.
     ``group`` (default C // 3) classes form the head and the tail.
+
+    The test images are disjoint from all the others. The pre-training, balanced and probe
+    sets are each drawn from all the remaining images, so they may overlap: the linear probe
+    may be trained on images the encoder saw (unlabelled) during pre-training, as in the usual
+    linear evaluation of self-supervised encoders. (On digits they must overlap: a class has
+    about 130 images after the test split, fewer than n_max + n_probe.)
     """
     group = n_classes // 3 if group is None else group
     if not 1 <= group <= n_classes // 2:
         raise ConfigError(f"group must be in [1, {n_classes // 2}] (got {group})")
-    rng = np.random.default_rng([seed, 5])
+    rng = np.random.default_rng([seed, STREAM_SPLIT])
     order = rng.permutation(n_classes)
     all_idx = np.arange(len(labels))
     full = np.full(n_classes, n_test)
@@ -285,7 +303,7 @@ def make_split(
 
 def few_shot_draws(labels: np.ndarray, k: int, n_draws: int, seed: int) -> np.ndarray:
     """(n_draws, C*k) positions into ``labels`` (the probe set's labels): k per class each."""
-    rng = np.random.default_rng([seed, 11])
+    rng = np.random.default_rng([seed, STREAM_FEW_SHOT])
     n_classes = int(labels.max()) + 1
     everything = np.arange(len(labels))
     return np.stack(
@@ -338,8 +356,9 @@ def sample_augment(dataset: str, batch: int, shape, gen: torch.Generator) -> dic
     cifar10: the SimCLR set without blur: random resized crop (area 0.2-1, aspect 3/4-4/3),
     horizontal flip (0.5), colour jitter (brightness, contrast, saturation 0.4; hue omitted)
     with probability 0.8, grayscale with probability 0.2.
-    Every entry has leading axis ``batch``.
+    Every entry has leading axis ``batch``. An unknown ``dataset`` is a ConfigError.
     """
+    check_dataset(dataset)
     c, h, w = shape
     if dataset == "digits":
         angle = _uniform(gen, batch, -math.pi / 12, math.pi / 12)
@@ -361,20 +380,18 @@ def sample_augment(dataset: str, batch: int, shape, gen: torch.Generator) -> dic
         keep = (~erase).float()[:, None]
         noise = 0.05 * torch.randn((batch, c, h, w), generator=gen)
         return {"theta": theta, "keep": keep, "noise": noise}
-    if dataset == "cifar10":
-        area = _uniform(gen, batch, 0.2, 1.0)
-        log_ratio = _uniform(gen, batch, math.log(3 / 4), math.log(4 / 3))
-        sx = torch.sqrt(area * torch.exp(log_ratio)).clamp(max=1.0)
-        sy = torch.sqrt(area / torch.exp(log_ratio)).clamp(max=1.0)
-        tx = (2 * torch.rand(batch, generator=gen) - 1) * (1 - sx)
-        ty = (2 * torch.rand(batch, generator=gen) - 1) * (1 - sy)
-        flip = torch.where(torch.rand(batch, generator=gen) < 0.5, -1.0, 1.0)
-        theta = _affine(sx * flip, sy, torch.zeros(batch), tx, ty)
-        jitter = _uniform(gen, (batch, 3), 0.6, 1.4)
-        jitter = torch.where((torch.rand(batch, generator=gen) < 0.8)[:, None], jitter, 1.0)
-        gray = (torch.rand(batch, generator=gen) < 0.2).float()
-        return {"theta": theta, "jitter": jitter, "gray": gray}
-    raise ConfigError(f"dataset must be one of {', '.join(map(repr, DATASETS))} (got {dataset!r})")
+    area = _uniform(gen, batch, 0.2, 1.0)
+    log_ratio = _uniform(gen, batch, math.log(3 / 4), math.log(4 / 3))
+    sx = torch.sqrt(area * torch.exp(log_ratio)).clamp(max=1.0)
+    sy = torch.sqrt(area / torch.exp(log_ratio)).clamp(max=1.0)
+    tx = (2 * torch.rand(batch, generator=gen) - 1) * (1 - sx)
+    ty = (2 * torch.rand(batch, generator=gen) - 1) * (1 - sy)
+    flip = torch.where(torch.rand(batch, generator=gen) < 0.5, -1.0, 1.0)
+    theta = _affine(sx * flip, sy, torch.zeros(batch), tx, ty)
+    jitter = _uniform(gen, (batch, 3), 0.6, 1.4)
+    jitter = torch.where((torch.rand(batch, generator=gen) < 0.8)[:, None], jitter, 1.0)
+    gray = (torch.rand(batch, generator=gen) < 0.2).float()
+    return {"theta": theta, "jitter": jitter, "gray": gray}
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:

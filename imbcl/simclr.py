@@ -24,6 +24,7 @@ the InfoNCE loss on L2-normalised outputs.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,15 +32,21 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
+from imbcl import data as D
 from imbcl import images as im
 from imbcl.config import ConfigError, Validated, validated_field
 from imbcl.loss import symmetric_info_nce
+from imbcl.metrics import mean_sd
 from imbcl.params import check_count, parse_grid
 from imbcl.prune import magnitude_mask, random_mask
 
 #: Parameters that pruning may target (their rows are what a mask zeroes).
 PRUNABLE = ("E", "WQ", "WK", "WV", "W")
 METRICS = ("overall", "head", "tail", "gap")
+#: Random streams of one run seed (see :func:`imbcl.data.stream_seed`): initial weights, random
+#: pruning masks, and the per-step mini-batches and augmentations. Distinct from the core's
+#: 0-4, ``imbcl.pruning_study``'s 6 and ``imbcl.images``' split (5) and few-shot (11) streams.
+STREAM_INIT, STREAM_MASK, STREAM_BATCH = 10, 12, 13
 
 
 @dataclass(frozen=True)
@@ -88,10 +95,15 @@ class SimCLRConfig(Validated):
         return tuple(p.strip() for p in self.prune.split(","))
 
     def _check_joint(self) -> None:
-        bad = [p for p in self.prune_params if p not in PRUNABLE]
-        if bad or not self.prune_params:
+        names = self.prune_params
+        if any(p not in PRUNABLE for p in names) or not names:
             raise ConfigError(
                 f"prune must name parameters among {', '.join(PRUNABLE)} (got {self.prune!r})"
+            )
+        repeated = sorted({p for p in names if names.count(p) > 1})
+        if repeated:
+            raise ConfigError(
+                f"prune names {', '.join(repeated)} more than once (got {self.prune!r})"
             )
 
 
@@ -127,11 +139,32 @@ def make_methods(rates: str, random_rates: str, sdclr_rates: str) -> list[Method
     return [Method("simclr"), *methods, Method("balanced")]
 
 
+def method_rates(methods: list[Method], kind: str) -> list[float]:
+    """The rates of the methods of ``kind`` (e.g. 'magnitude', 'sdclr'), in order."""
+    return [m.rate for m in methods if m.kind == kind]
+
+
 def check_seeds(n_seeds, first_seed=0) -> list[int]:
     """[first_seed, ..., first_seed + n_seeds - 1]; n_seeds >= 1, first_seed >= 0."""
     n_seeds = check_count(n_seeds, "n_seeds")
     first_seed = check_count(first_seed, "first_seed", lo=0)
     return list(range(first_seed, first_seed + n_seeds))
+
+
+# ---------------------------------------------------------------------------------------------
+# Random streams
+# ---------------------------------------------------------------------------------------------
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The CPU generator of run ``seed``'s mini-batch and augmentations at ``step``.
+
+    Its seed is child ``step`` of stream ``STREAM_BATCH`` (numpy ``SeedSequence`` with spawn
+    key (step,)), so the streams of all steps are independent of each other and of the
+    run's other streams, and any step's draws can be made without replaying earlier steps.
+    """
+    seq = np.random.SeedSequence([int(seed), STREAM_BATCH], spawn_key=(int(step),))
+    return torch.Generator().manual_seed(int(seq.generate_state(2, np.uint64)[0] >> 1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,7 +178,7 @@ def init_params(seed: int, n_tokens: int, token_dim: int, cfg: SimCLRConfig) -> 
     E (1, t, d), P (1, L, d), WQ/WK/WV (1, d, d), W (1, m, d), b (1, m), G1 (1, m, m),
     G2 (1, p, m); matrices are N(0, 1/fan_in), the position table N(0, 0.1^2), b = 0.
     """
-    g = torch.Generator().manual_seed(int(seed) * 7919 + 3)
+    g = D.generator(int(seed), STREAM_INIT)
     d, m, p = cfg.d, cfg.m, cfg.proj
 
     def normal(*shape, std):
@@ -208,12 +241,12 @@ def magnitude_masks(params: dict, names: tuple[str, ...], rates: torch.Tensor) -
 
 def random_masks(params: dict, names: tuple[str, ...], rates, seeds) -> dict:
     """{name: (R, ...)}: per replica a uniformly random mask with the same counts as
-    :func:`magnitude_masks`, drawn from a generator seeded by seeds[r]."""
+    :func:`magnitude_masks`, drawn from stream ``STREAM_MASK`` of run seed seeds[r]."""
     flat = _flat_target(params, names)
     device = flat.device
     rows = []
     for r in range(len(rates)):
-        g = torch.Generator(device=device).manual_seed(int(seeds[r]) * 104729 + 11)
+        g = D.generator(int(seeds[r]), STREAM_MASK, device)
         rows.append(random_mask((1, 1, flat.shape[-1]), float(rates[r]), "global", g))
     return _split_target(torch.cat(rows), params, names)
 
@@ -294,8 +327,7 @@ def build(
     ]
     test_images = pool_set.images if test_set is None else test_set.images
     patch = im.PATCH[data.dataset]
-    c, h, w = pool_set.images.shape[1:]
-    n_tokens, token_dim = (h // patch[0]) * (w // patch[1]), c * patch[0] * patch[1]
+    n_tokens, token_dim = im.token_shape(data.dataset)
     per_seed = [init_params(s, n_tokens, token_dim, cfg) for s in seeds]
     params = {
         k: torch.cat([p[k] for p in per_seed])
@@ -338,12 +370,13 @@ def _pretrain_table(exp: Experiment) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _draw_step(exp: Experiment, step: int, shape) -> tuple[torch.Tensor, dict, dict]:
-    """This step's random draws per seed, indexed per replica: uniforms (R, B) choosing the
-    images, and augmentation parameters of view a and view b (leading axes (R, B))."""
+    """This step's random draws per seed (from :func:`step_generator`), indexed per replica:
+    uniforms (R, B) choosing the images, and augmentation parameters of view a and view b
+    (leading axes (R, B))."""
     batch, seed_of = exp.cfg.batch, torch.as_tensor(exp.replica_seed())
     us, views_a, views_b = [], [], []
     for seed in exp.seeds:
-        g = torch.Generator().manual_seed(int(seed) * 1_000_003 + step)
+        g = step_generator(seed, step)
         us.append(torch.rand(batch, generator=g))
         views_a.append(im.sample_augment(exp.data.dataset, batch, shape, g))
         views_b.append(im.sample_augment(exp.data.dataset, batch, shape, g))
@@ -433,8 +466,6 @@ def train(exp: Experiment, progress: bool = False) -> Experiment:
         if step % cfg.record_every == 0 or step == cfg.steps - 1:
             values = loss.detach().cpu().numpy()
             if not np.isfinite(values).all():
-                import warnings
-
                 warnings.warn(f"non-finite loss at step {step}", RuntimeWarning, stacklevel=2)
             exp.loss_steps.append(step)
             exp.losses.append(values)
@@ -592,10 +623,6 @@ def _summary_table(frame: pd.DataFrame, order: list[str], cell) -> pd.DataFrame:
     return table.set_index([c for c in table.columns if c not in METRICS])
 
 
-def _sd(v: np.ndarray) -> float:
-    return v.std(ddof=1) if len(v) > 1 else 0.0
-
-
 def delta_table(deltas: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
     """Per (rho, probe, method): 'mean ± sd (k/n)' of each metric's paired delta, with k the
     seeds that improved (delta > 0; delta < 0 for the gap). Methods in ``order``."""
@@ -603,14 +630,20 @@ def delta_table(deltas: pd.DataFrame, order: list[str] | None = None) -> pd.Data
 
     def cell(metric, v):
         k = int(_improved(v, metric).sum())
-        return f"{v.mean():+.2f} ± {_sd(v):.2f} ({k}/{len(v)})"
+        mean, sd = mean_sd(v)
+        return f"{mean:+.2f} ± {sd:.2f} ({k}/{len(v)})"
 
     return _summary_table(deltas, order, cell)
 
 
 def accuracy_table(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """Per (rho, probe, method): 'mean ± sd' over seeds of each metric (percent, unpaired)."""
-    return _summary_table(results, order, lambda metric, v: f"{v.mean():.1f} ± {_sd(v):.1f}")
+
+    def cell(metric, v):
+        mean, sd = mean_sd(v)
+        return f"{mean:.1f} ± {sd:.1f}"
+
+    return _summary_table(results, order, cell)
 
 
 def delta_values(deltas: pd.DataFrame, method: str, metric: str, **where) -> np.ndarray:
@@ -624,11 +657,6 @@ def delta_values(deltas: pd.DataFrame, method: str, metric: str, **where) -> np.
     return deltas.loc[sel, metric].to_numpy()
 
 
-def improved_fraction(v: np.ndarray, metric: str) -> float:
-    """Fraction of seeds whose paired delta improved (> 0; < 0 for the gap)."""
-    return float(_improved(np.asarray(v), metric).mean())
-
-
 def plot_paired(ax, deltas: pd.DataFrame, metric: str, order: list[str], **where) -> None:
     """One column per method: each seed's paired delta (dots) and mean ± sd (bar), in points;
     rows filtered by ``where`` (e.g. probe='full', rho=10)."""
@@ -638,14 +666,15 @@ def plot_paired(ax, deltas: pd.DataFrame, metric: str, order: list[str], **where
         v = delta_values(deltas, method, metric, **where)
         x = i + rng.uniform(-0.15, 0.15, size=v.size)
         ax.scatter(x, v, s=10, alpha=0.6, color="0.45", lw=0)
-        sd = v.std(ddof=1) if v.size > 1 else 0.0
-        ax.errorbar(i + 0.3, v.mean(), yerr=sd, fmt="o", color="C0", ms=4, capsize=3)
+        mean, sd = mean_sd(v)
+        ax.errorbar(i + 0.3, mean, yerr=sd, fmt="o", color="C0", ms=4, capsize=3)
     ax.axhline(0.0, color="0.2", lw=0.8)
     ax.set_xticks(range(len(names)), names, rotation=35, ha="right")
 
 
 def step_flops(cfg: SimCLRConfig, n_tokens: int, token_dim: int) -> float:
-    """Approximate floating-point operations of one training step of one replica.
+    """Approximate floating-point operations of one training step of one replica whose images
+    are ``n_tokens`` tokens of ``token_dim`` values (see :func:`imbcl.images.token_shape`).
 
     Counts the matrix products of the encoder and head (embedding, Q/K/V, attention scores
     and mixing, neurons, two head layers) for two views, times 3 for forward + backward, times

@@ -134,10 +134,20 @@ def test_digit_augment_identity_parameters_keep_the_image():
 
 
 def test_unknown_dataset_is_a_config_error():
-    with pytest.raises(
-        ConfigError, match=r"dataset must be one of 'digits', 'cifar10' \(got 'mnist'\)"
-    ):
+    message = r"dataset must be one of 'digits', 'cifar10' \(got 'mnist'\)"
+    with pytest.raises(ConfigError, match=message):
         im.load_dataset("mnist")
+    with pytest.raises(ConfigError, match=message):
+        im.sample_augment("mnist", 4, (1, 8, 8), torch.Generator().manual_seed(0))
+    with pytest.raises(ConfigError, match=message):
+        im.token_shape("mnist")
+
+
+@pytest.mark.parametrize("dataset", im.DATASETS)
+def test_token_shape_matches_to_tokens(dataset):
+    x = torch.rand(2, *im.IMAGE_SHAPE[dataset])
+    assert im.to_tokens(x, im.PATCH[dataset]).shape[1:] == im.token_shape(dataset)
+    assert im.token_shape("digits") == (8, 8) and im.token_shape("cifar10") == (64, 48)
 
 
 def test_load_digits_range():

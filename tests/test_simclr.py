@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from imbcl import data as D
 from imbcl import simclr as sc
 from imbcl.config import ConfigError
 from tests.test_images import write_fake_cifar
@@ -37,6 +40,8 @@ def test_config_errors_are_clear():
         sc.ImageDataConfig(n_probe=3, k_shot=5)
     with pytest.raises(ConfigError, match="prune must name parameters among"):
         sc.SimCLRConfig(prune="W,G1")
+    with pytest.raises(ConfigError, match=r"^prune names W more than once \(got 'W, E,W'\)$"):
+        sc.SimCLRConfig(prune="W, E,W")
     with pytest.raises(ConfigError, match=r"n_seeds must be >= 1 \(got 0\)"):
         sc.check_seeds(0)
     with pytest.raises(ConfigError, match=r"first_seed must be >= 0 \(got -1\)"):
@@ -52,6 +57,30 @@ def test_magnitude_masks_rank_jointly_across_tensors():
     assert torch.equal(masks["B"], torch.tensor([[[0.0, 1.0]]]))
     rnd = sc.random_masks(params, ("A", "B"), torch.tensor([0.5]), [0])
     assert sum(int((m == 0).sum()) for m in rnd.values()) == 3
+
+
+def test_random_streams_are_distinct_and_deterministic():
+    def first_draws(seed):
+        return {
+            "init": sc.init_params(seed, 8, 8, sc.SimCLRConfig(**TINY))["E"].flatten()[:8],
+            "mask": torch.randn(8, generator=D.generator(seed, sc.STREAM_MASK)),
+            **{
+                f"step {t}": torch.randn(8, generator=sc.step_generator(seed, t))
+                for t in (0, 1, 3, 11)
+            },
+        }
+
+    for seed in (0, 1, 7):
+        draws = first_draws(seed)
+        assert all(torch.equal(v, first_draws(seed)[k]) for k, v in draws.items())
+        unit = {k: v / v.norm() for k, v in draws.items()}  # init is scaled N(0, 1)
+        for a, b in itertools.combinations(unit, 2):
+            assert not torch.allclose(unit[a], unit[b], atol=1e-3), (seed, a, b)
+    # the random masks come from STREAM_MASK: the same draw for the same seed
+    params = {"W": torch.randn(1, 4, 4)}
+    masks = [sc.random_masks(params, ("W",), torch.tensor([0.5]), [s])["W"] for s in (3, 3, 4)]
+    assert torch.equal(masks[0], masks[1]) and not torch.equal(masks[0], masks[2])
+    assert len({sc.STREAM_INIT, sc.STREAM_MASK, sc.STREAM_BATCH} | set(range(7))) == 10
 
 
 def test_represent_shapes():
@@ -143,7 +172,6 @@ def test_paired_deltas_and_table():
     assert table.loc[(10.0, "full", "balanced"), "head"] == "+0.00 ± 0.00 (0/3)"
     v = sc.delta_values(deltas, "balanced", "tail", probe="full")
     assert np.array_equal(np.sort(v), [1.0, 2.0, 3.0])
-    assert sc.improved_fraction(v, "tail") == 1.0 and sc.improved_fraction(-v, "gap") == 1.0
     with pytest.raises(KeyError, match="no paired deltas"):
         sc.delta_values(deltas, "prune 0.5", "tail")
     acc = sc.accuracy_table(_fake_results(), ["SimCLR", "balanced"])
