@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from imbcl import metrics
 from imbcl import model as M
@@ -40,7 +39,6 @@ from imbcl.train import Replicas
 STREAM_ICA = 6
 BASES = ("coordinate", "feature", "estimated")
 MODES = ("magnitude", "random")
-SCOPES = ("global", "neuron")
 #: Measurements taken at the end of every branch, one value per replica (see ``measure``).
 METRICS = (
     "probe_min",
@@ -56,13 +54,22 @@ METRICS = (
 # ----------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
 class Setting:
-    """One pruning setting; ``rate == 0`` is the unpruned baseline."""
+    """One pruning setting; ``rate == 0`` is the unpruned baseline.
+
+    The fields are validated (and coerced) at construction through :class:`PruneConfig`, so a
+    bad rate, basis, mode or scope fails at once with the config's message.
+    """
 
     rate: float = 0.0
     basis: str = "feature"
     mode: str = "magnitude"
     scope: str = "global"
     keep_mask: bool = True
+
+    def __post_init__(self) -> None:
+        cfg = self.config()
+        for name in ("rate", "basis", "mode", "scope", "keep_mask"):
+            object.__setattr__(self, name, getattr(cfg, name))
 
     @property
     def is_baseline(self) -> bool:
@@ -121,6 +128,22 @@ def estimated_bases(reps: Replicas, n_samples: int) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
+def check_bases(settings: Sequence[Setting], bases, specs: Sequence[RunSpec]) -> None:
+    """ConfigError unless ``bases`` is an (R, d, d) array whenever a setting is "estimated".
+
+    Called before any training, so a missing basis does not fail after T1 steps.
+    """
+    if not any(s.basis == "estimated" and not s.is_baseline for s in settings):
+        return
+    shape = (len(specs), specs[0].data.d, specs[0].data.d)
+    if bases is None:
+        raise ConfigError(
+            "an 'estimated' setting needs bases (R, d, d): pass bases=estimated_bases(...)"
+        )
+    if np.shape(bases) != shape:
+        raise ConfigError(f"bases must have shape {shape} (got {np.shape(bases)})")
+
+
 def basis_recovery(basis: np.ndarray, features: np.ndarray) -> np.ndarray:
     """(R, K) max_k |cos(b_k, M_j)|: how well some basis column matches each feature.
 
@@ -131,19 +154,19 @@ def basis_recovery(basis: np.ndarray, features: np.ndarray) -> np.ndarray:
 
 
 def purity_by_group(align: np.ndarray, noise: np.ndarray, minority: np.ndarray):
-    """Feature purity of the best neuron per feature, averaged over minority / majority.
+    """Feature purity of the best neuron per feature, averaged over majority / minority.
 
     For feature j: max over live neurons i of |A_ij| / ||w_i|| (the cosine between the neuron
     and the feature; 1 = a noise-free neuron). It is the feature-to-noise ratio
     |A_ij| / noise_i mapped into [0, 1]; unlike the ratio it stays finite when pruning in the
     feature basis removes a neuron's noise part entirely. ``align`` (R, m, K), ``noise``
-    (R, m). Returns two (R,) arrays.
+    (R, m). Returns two (R,) arrays, (majority, minority) like ``metrics.group_mean``.
     """
     live = metrics.alive(align, noise)[..., None]
     norm = metrics.weight_norm(align, noise)[..., None]
     cosine = np.abs(align) / np.maximum(norm, 1e-12)
     best = np.where(live, cosine, 0.0).max(axis=-2)  # (R, K)
-    return best[..., minority].mean(-1), best[..., ~minority].mean(-1)
+    return metrics.group_mean(best, minority)
 
 
 def measure(reps: Replicas, hist: History, n_probe: int) -> dict[str, np.ndarray]:
@@ -158,7 +181,7 @@ def measure(reps: Replicas, hist: History, n_probe: int) -> dict[str, np.ndarray
     n_maj, n_min = metrics.group_mean(counts, minority)
     probe = metrics.probe_accuracy(reps, n_probe, n_probe)
     p_maj, p_min = metrics.group_mean(probe, minority)
-    pur_min, pur_maj = purity_by_group(align, noise, minority)
+    pur_maj, pur_min = purity_by_group(align, noise, minority)
     return {
         "probe_min": p_min,
         "probe_maj": p_maj,
@@ -171,14 +194,6 @@ def measure(reps: Replicas, hist: History, n_probe: int) -> dict[str, np.ndarray
 
 
 # ------------------------------------------------------------------------------- the map
-@dataclass
-class Cell:
-    """What one (rho, T1) cell produced: a tidy table and the baseline's full History."""
-
-    table: pd.DataFrame
-    baseline: History
-
-
 def branch(
     base: Replicas, setting: Setting, basis: np.ndarray | None = None
 ) -> tuple[Replicas, float]:
@@ -197,26 +212,24 @@ def run_cell(
     t2: int,
     settings: Sequence[Setting],
     n_probe: int,
-    n_ica: int = 1000,
-) -> Cell:
+    bases: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Train ``specs`` for ``t1`` steps, then branch the baseline and every setting for ``t2``.
 
+    ``bases`` (R, d, d) is needed for "estimated" settings (:func:`estimated_bases` of the same
+    specs: it depends only on the seeds and the data model, so compute it once per seed set).
     Returns one row per (setting, replica) with the setting's fields, rho, seed, t1, the
     fraction of coefficients zeroed and the ``METRICS``; the baseline rows have rate 0.
     """
     if t1 < 1 or t2 < 1:
         raise ConfigError(f"t1 and t2 must be >= 1 (got t1={t1}, t2={t2})")
+    check_bases(settings, bases, specs)
     base = Replicas(specs)
-    head = base.run(t1, progress=False)
-    basis = None
-    if any(s.basis == "estimated" and not s.is_baseline for s in settings):
-        basis = estimated_bases(base, n_ica)
-    rows, baseline = [], None
+    base.run(t1, progress=False)
+    rows = []
     for setting in [BASELINE, *[s for s in settings if not s.is_baseline]]:
-        reps, zeroed = branch(base, setting, basis)
+        reps, zeroed = branch(base, setting, bases)
         tail = reps.run(t2, progress=False)
-        if setting.is_baseline:
-            baseline = head.concat(tail)
         values = measure(reps, tail, n_probe)
         for r, spec in enumerate(reps.specs):
             rows.append(
@@ -234,7 +247,7 @@ def run_cell(
                     **{k: float(v[r]) for k, v in values.items()},
                 }
             )
-    return Cell(pd.DataFrame(rows), baseline)
+    return pd.DataFrame(rows)
 
 
 def paired_deltas(table: pd.DataFrame) -> pd.DataFrame:
@@ -253,12 +266,15 @@ def paired_deltas(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarise(deltas: pd.DataFrame) -> pd.DataFrame:
-    """Mean and s.d. over seeds of the paired deltas, per (rho, t1, family, rate).
+    """Mean and s.d. over seeds of the paired deltas, per (rho, t1, setting).
 
-    Columns: n_seeds, improved (seeds with d_probe_min > 0), d_probe_min mean/sd,
+    A setting is identified by its family and its fields (basis, mode, scope, keep_mask, rate),
+    so a row can be turned back into a :class:`Setting` (:func:`best_setting`). Columns besides
+    those: n_seeds, improved (seeds with d_probe_min > 0), d_probe_min mean/sd,
     d_probe_maj mean, d_neurons_min mean/sd, d_coverage_min mean, d_purity_min mean.
     """
-    g = deltas.groupby(["rho", "t1", "family", "rate"], sort=False)
+    keys = ["rho", "t1", "family", "basis", "mode", "scope", "keep_mask", "rate"]
+    g = deltas.groupby(keys, sort=False)
     return pd.DataFrame(
         {
             "n_seeds": g.size(),
@@ -277,6 +293,8 @@ def summarise(deltas: pd.DataFrame) -> pd.DataFrame:
 def paired_test(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     """Paired comparison of a and b (n,) (same seeds): mean and s.d. of a - b, wins of a,
     and the two-sided exact sign-test p-value (binomial on the non-zero differences)."""
+    from scipy import stats  # imported here: scipy.stats is slow to import
+
     diff = np.asarray(a, float) - np.asarray(b, float)
     wins, losses = int((diff > 0).sum()), int((diff < 0).sum())
     p = stats.binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
@@ -305,16 +323,25 @@ def update_sizes(reps: Replicas, steps: int) -> np.ndarray:
 
 def group_update(size: np.ndarray, select: np.ndarray, minority: np.ndarray):
     """Mean of ``size`` (R, m, K) over the selected (neuron, feature) pairs ``select``
-    (R, m, K) bool, for minority and for majority features: two (R,) arrays."""
+    (R, m, K) bool, for majority and for minority features: two (R,) arrays, (majority,
+    minority) like ``metrics.group_mean``. A replica with no selected pair in a group gets NaN.
+    """
     out = []
-    for group in (minority, ~minority):
+    for group in (~minority, minority):
         sel = select[..., group]
-        out.append(np.where(sel, size[..., group], 0.0).sum((1, 2)) / sel.sum((1, 2)))
+        total = np.where(sel, size[..., group], 0.0).sum((1, 2))
+        count = sel.sum((1, 2))
+        # no selected pair: the mean is undefined (NaN), not a 0/0 warning
+        out.append(np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0))
     return out[0], out[1]
 
 
 def update_ratio_study(
-    specs: Sequence[RunSpec], t1: int, settings: Sequence[Setting], window: int
+    specs: Sequence[RunSpec],
+    t1: int,
+    settings: Sequence[Setting],
+    window: int,
+    bases: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Minority / majority update sizes in the ``window`` steps after pruning at ``t1``.
 
@@ -323,22 +350,26 @@ def update_ratio_study(
     t1), their ``ratio``, and ``amplification`` = the ratio over the unpruned ratio (same seed).
     The ``*_kept`` columns average only over the (neuron, feature) coefficients that the mask
     kept, for feature-basis settings (a pruned feature coefficient cannot move); for the other
-    settings they equal the plain columns.
+    settings they equal the plain columns. ``bases`` (R, d, d) is needed for "estimated"
+    settings, as in :func:`run_cell`.
     """
+    if t1 < 1 or window < 1:
+        raise ConfigError(f"t1 and window must be >= 1 (got t1={t1}, window={window})")
+    check_bases(settings, bases, specs)
     base = Replicas(specs)
     head = base.run(t1, progress=False)
     live = metrics.alive(head.align[-1], head.noise[-1])
     minority = head.minority
     rows = []
     for setting in [BASELINE, *[s for s in settings if not s.is_baseline]]:
-        reps, _ = branch(base, setting)
+        reps, _ = branch(base, setting, bases)
         pairs = np.broadcast_to(live[..., None], (*live.shape, reps.k))
         kept = pairs
         if setting.basis == "feature" and reps.mask is not None:
             kept = pairs & (reps.mask[..., : reps.k].cpu().numpy() > 0)
         size = update_sizes(reps, window)
-        mnr, maj = group_update(size, pairs, minority)
-        mnr_k, maj_k = group_update(size, kept, minority)
+        maj, mnr = group_update(size, pairs, minority)
+        maj_k, mnr_k = group_update(size, kept, minority)
         for r, spec in enumerate(specs):
             rows.append(
                 {
@@ -356,26 +387,6 @@ def update_ratio_study(
     for col, amp in (("ratio", "amplification"), ("ratio_kept", "amplification_kept")):
         out[amp] = out[col] / ref[col].loc[out.seed].to_numpy()
     return out
-
-
-# ------------------------------------------------------------------------------- stages
-def stage_times(hist: History, threshold: float = metrics.ONSET, plateau: float = 0.9):
-    """Stage boundaries (steps) measured on an unpruned History, medians over replicas.
-
-    ``onset_maj``/``onset_min``: first step at which the group's median feature reaches
-    ``threshold`` (``metrics.onset_steps``); ``plateau_min``: first step at which the minority
-    group's mean best alignment reaches ``plateau`` times its final value. Stage I runs to
-    onset_min, stage II from onset_min to plateau_min, stage III after.
-    """
-    onset = metrics.onset_steps(hist.steps, hist.align, threshold)  # (R, K)
-    best = np.abs(hist.align).max(axis=2)[:, :, hist.minority].mean(-1)  # (T, R)
-    reached = best >= plateau * best[-1]
-    plateau_step = hist.steps[reached.argmax(axis=0)]
-    return {
-        "onset_maj": float(np.nanmedian(np.nanmedian(onset[:, ~hist.minority], axis=1))),
-        "onset_min": float(np.nanmedian(np.nanmedian(onset[:, hist.minority], axis=1))),
-        "plateau_min": float(np.median(plateau_step)),
-    }
 
 
 # ------------------------------------------------------------------------------ figures
@@ -402,20 +413,11 @@ def plot_delta_vs_rate(ax, summary: pd.DataFrame, metric: str, families: Sequenc
     ax.axhline(0.0, color="0.5", lw=0.8)
 
 
-def best_family(summary: pd.DataFrame, families: Sequence[str]) -> tuple[str, float]:
-    """The (family, rate) among ``families`` with the largest mean paired d_probe_min."""
+def best_setting(summary: pd.DataFrame, families: Sequence[str]) -> Setting:
+    """The setting among ``families`` (rows of :func:`summarise`) with the largest mean
+    paired d_probe_min, built from that row's columns."""
     rows = summary[summary.family.isin(list(families))]
+    if rows.empty:
+        raise ConfigError(f"no summary row belongs to the families {list(families)}")
     top = rows.loc[rows.d_probe_min.idxmax()]
-    return str(top.family), float(top.rate)
-
-
-def setting_from_family(family: str, rate: float) -> Setting:
-    """Inverse of ``Setting.family`` (for the families this chapter uses)."""
-    parts = family.split(" · ")
-    return Setting(
-        rate,
-        parts[0],
-        parts[1],
-        "neuron" if "per neuron" in parts else "global",
-        "no mask" not in parts,
-    )
+    return Setting(float(top.rate), top.basis, top["mode"], top.scope, bool(top.keep_mask))

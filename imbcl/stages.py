@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from imbcl import metrics
+from imbcl.config import ConfigError
 from imbcl.history import History
 from imbcl.params import check_count, check_number
 
@@ -39,24 +40,61 @@ def group_curves(hist: History) -> dict[str, np.ndarray]:
     return {"majority": maj, "minority": mnr, "noise": hist.noise.mean(axis=-1)}
 
 
+def record_spacing(steps: np.ndarray) -> int:
+    """The number of training steps between consecutive records of ``steps`` (T,).
+
+    A History records step 0, then every ``record_every`` steps, then the last step, which may
+    come sooner; any other spacing (e.g. a concatenation of differently recorded runs) is
+    rejected with a ConfigError, since step-based windows cannot be read off it.
+    """
+    gaps = np.diff(np.asarray(steps))
+    if gaps.size == 0:
+        raise ConfigError("the History must hold at least two records")
+    every = int(gaps[0])
+    if every < 1 or (gaps[:-1] != every).any() or not 0 < gaps[-1] <= every:
+        raise ConfigError(
+            "the History must be recorded at uniform spacing after step 0 "
+            f"(got gaps {sorted(set(gaps.tolist()))})"
+        )
+    return every
+
+
+def steps_to_records(steps: np.ndarray, span: int, name: str) -> int:
+    """``span`` training steps as a whole number (>= 1) of records of ``steps`` (T,).
+
+    The result is the number of record spacings that fit in the span, span // spacing. A History recorded more coarsely than the
+    span (spacing > ``span``) cannot resolve it: ConfigError naming the record_every needed.
+    """
+    span = check_count(span, name)
+    every = record_spacing(steps)
+    if every > span:
+        raise ConfigError(
+            f"{name} = {span} steps is finer than the History's record spacing of {every} "
+            f"steps: record the run with record_every <= {span}"
+        )
+    return span // every
+
+
 def log_growth(steps: np.ndarray, curve: np.ndarray, window: int) -> np.ndarray:
     """(T, R) centred log-growth rate of ``curve`` (T, R) per RATE_UNIT steps.
 
-    r(t_k) = [log c(t_{k+h}) - log c(t_{k-h})] / (t_{k+h} - t_{k-h}) * RATE_UNIT with
-    h = ``window`` records; the rate is NaN within h records of either end.
+    r(t_k) = [log c(t_{k+h}) - log c(t_{k-h})] / (t_{k+h} - t_{k-h}) * RATE_UNIT, where
+    ``window`` is the half-width in training steps and h = ``window`` / record spacing records
+    (:func:`steps_to_records`); the rate is NaN within h records of either end.
     """
-    window = check_count(window, "window")
     steps = np.asarray(steps, dtype=float)
+    h = steps_to_records(steps, window, "window")
     logc = np.log(np.maximum(np.asarray(curve, dtype=float), 1e-30))
     rate = np.full(logc.shape, np.nan)
-    if len(steps) > 2 * window:
-        dt = (steps[2 * window :] - steps[: -2 * window])[:, None]
-        rate[window:-window] = (logc[2 * window :] - logc[: -2 * window]) / dt * RATE_UNIT
+    if len(steps) > 2 * h:
+        dt = (steps[2 * h :] - steps[: -2 * h])[:, None]
+        rate[h:-h] = (logc[2 * h :] - logc[: -2 * h]) / dt * RATE_UNIT
     return rate
 
 
 def group_rates(hist: History, window: int) -> dict[str, np.ndarray]:
-    """:func:`log_growth` of each group curve, (T, R) per group, per RATE_UNIT steps."""
+    """:func:`log_growth` of each group curve (half-width ``window`` training steps), (T, R)
+    per group, per RATE_UNIT steps."""
     return {g: log_growth(hist.steps, c, window) for g, c in group_curves(hist).items()}
 
 
@@ -84,27 +122,32 @@ def _first_sustained(cond: np.ndarray, start: int, hold: int) -> int | None:
 
 def stage_boundaries(
     hist: History,
-    window: int = 2,
+    window: int = 4,
     stall: float = 0.1,
     silenced: float = 0.1,
-    hold: int = 3,
+    hold: int = 6,
 ) -> np.ndarray:
     """(R, 2) steps (t1, t2) that end stage I and stage II in each replica; NaN if not found.
 
     * t1 (end of stage I): the first record after the peak of the majority log-growth rate
-      (:func:`log_growth` with ``window``) at which that rate stays below ``stall`` times its
-      peak for ``hold`` consecutive records: the explosive growth of the majority features
-      has stalled.
+      (:func:`log_growth`, centred over +-``window`` training steps) at which that rate stays
+      below ``stall`` times its peak for ``hold`` training steps: the explosive growth of the
+      majority features has stalled.
     * t2 (end of stage II): the first record after t1 at which the live-neuron count
       (:func:`alive_counts`) stays below (1 - ``silenced``) times its value at t1 for ``hold``
-      consecutive records: the bias has started to silence neurons.
+      training steps: the bias has started to silence neurons.
 
-    Neither boundary uses the noise curve, so the noise dynamics inside each stage
+    ``window`` and ``hold`` are in training steps, so the boundaries do not depend on how
+    often ``hist`` was recorded; they are converted to records with :func:`steps_to_records`
+    ("for ``hold`` steps" = for hold // spacing consecutive records). A History recorded
+    more coarsely than ``window`` or ``hold`` raises a ConfigError naming the record_every
+    needed. Neither boundary uses the noise curve, so the noise dynamics inside each stage
     (:func:`stage_rates`) are a measurement, not a consequence of the definition.
     """
     stall = check_number(stall, "stall", lo=0, hi=1, lo_open=True, hi_open=True)
     silenced = check_number(silenced, "silenced", lo=0, hi=1, lo_open=True, hi_open=True)
-    hold = check_count(hold, "hold")
+    steps_to_records(hist.steps, window, "window")
+    hold = steps_to_records(hist.steps, hold, "hold")
     rate = group_rates(hist, window)["majority"]
     live = alive_counts(hist)
     out = np.full((hist.n_replicas, 2), np.nan)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ import torch
 
 from imbcl import DataConfig, ModelConfig, RunSpec, TrainConfig
 from imbcl import pruning_study as ps
-from imbcl.history import History
+from imbcl.config import ConfigError
 from imbcl.train import Replicas
 
 DATA = DataConfig(d=16, k_maj=2, k_min=2, n_corr=2, rho=4)
@@ -44,6 +46,7 @@ def test_setting_family_and_config():
         False,
     )
     assert ps.BASELINE.is_baseline and ps.BASELINE.family == "unpruned"
+    assert ps.Setting("0.5").rate == 0.5  # coerced by PruneConfig
     g = ps.grid([0, 0.5, 0.9], bases=("feature",), modes=("magnitude", "random"))
     assert [(x.mode, x.rate) for x in g] == [
         ("magnitude", 0.5),
@@ -51,6 +54,29 @@ def test_setting_family_and_config():
         ("random", 0.5),
         ("random", 0.9),
     ]
+
+
+def test_setting_is_validated_at_construction():
+    with pytest.raises(ConfigError, match=r"rate must be < 1 \(got 1.0\)"):
+        ps.Setting(1.0)
+    with pytest.raises(ConfigError, match=r"rate must be >= 0 \(got -0.1\)"):
+        ps.Setting(-0.1)
+    with pytest.raises(ConfigError, match=r"basis must be one of"):
+        ps.Setting(0.5, "pixel")
+    with pytest.raises(ConfigError, match=r"mode must be one of"):
+        ps.Setting(0.5, "feature", "largest")
+
+
+def test_estimated_settings_need_bases_before_any_training():
+    est = [ps.Setting(0.5, "estimated")]
+    with pytest.raises(ConfigError, match=r"'estimated' setting needs bases \(R, d, d\)"):
+        ps.run_cell(specs(), 10**6, 10**6, est, 50)  # would take minutes if it trained
+    with pytest.raises(ConfigError, match=r"'estimated' setting needs bases"):
+        ps.update_ratio_study(specs(), 10**6, est, 2)
+    with pytest.raises(
+        ConfigError, match=r"bases must have shape \(2, 16, 16\) \(got \(1, 16, 16\)\)"
+    ):
+        ps.run_cell(specs(), 10**6, 10**6, est, 50, bases=np.zeros((1, 16, 16)))
 
 
 # ---------------------------------------------------------------------- pruning protocol
@@ -133,8 +159,8 @@ def test_purity_by_group_takes_the_best_live_neuron():
     align[0, 1] = [0.0, 1.0]  # minority neuron, noise-free: purity 1
     align[0, 2] = [0.001, 0.0]  # dead neuron (tiny, noise-free) is ignored
     noise = np.array([[4.0, 0.0, 0.0]])
-    pmin, pmaj = ps.purity_by_group(align, noise, np.array([False, True]))
-    np.testing.assert_allclose([pmin[0], pmaj[0]], [1.0, 0.6])
+    pmaj, pmin = ps.purity_by_group(align, noise, np.array([False, True]))
+    np.testing.assert_allclose([pmaj[0], pmin[0]], [0.6, 1.0])
 
 
 def _table():
@@ -142,7 +168,8 @@ def _table():
     for seed, (b, p) in enumerate([(0.5, 0.6), (0.6, 0.55), (0.4, 0.5)]):
         for rate, val in ((0.0, b), (0.5, p)):
             rows.append(
-                {"rho": 6.0, "t1": 100, "seed": seed, "family": "f", "rate": rate}
+                {"rho": 6.0, "t1": 100, "seed": seed, "family": "f", "basis": "feature"}
+                | {"mode": "random", "scope": "neuron", "keep_mask": False, "rate": rate}
                 | {m: val for m in ps.METRICS}
             )
     return pd.DataFrame(rows)
@@ -154,6 +181,10 @@ def test_paired_deltas_and_summary():
     s = ps.summarise(d)
     assert s.loc[0, "improved"] == 2 and s.loc[0, "n_seeds"] == 3
     assert s.loc[0, "d_probe_min"] == pytest.approx(0.05)
+    best = ps.best_setting(s, ["f"])
+    assert best == ps.Setting(0.5, "feature", "random", "neuron", keep_mask=False)
+    with pytest.raises(ConfigError, match="no summary row belongs to the families"):
+        ps.best_setting(s, ["unpruned"])
     with pytest.raises(ValueError, match="more than one baseline row"):
         ps.paired_deltas(pd.concat([_table(), _table()]))
 
@@ -179,8 +210,14 @@ def test_group_update_averages_selected_pairs():
     size = np.arange(8.0).reshape(1, 2, 4)  # features 0, 1 majority; 2, 3 minority
     select = np.ones((1, 2, 4), bool)
     select[0, 1] = False  # neuron 1 excluded
-    mnr, maj = ps.group_update(size, select, np.array([False, False, True, True]))
-    np.testing.assert_allclose([mnr[0], maj[0]], [2.5, 0.5])
+    minority = np.array([False, False, True, True])
+    maj, mnr = ps.group_update(size, select, minority)
+    np.testing.assert_allclose([maj[0], mnr[0]], [0.5, 2.5])
+    select[..., 2:] = False  # no minority pair selected: NaN, without a numpy warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        maj, mnr = ps.group_update(size, select, minority)
+    assert maj[0] == 0.5 and np.isnan(mnr[0])
 
 
 def test_update_ratio_study_rows_and_reference():
@@ -189,20 +226,3 @@ def test_update_ratio_study_rows_and_reference():
     np.testing.assert_allclose(out.amplification[:2], 1.0)
     np.testing.assert_allclose(out.ratio, out.upd_min / out.upd_maj)
     np.testing.assert_allclose(out.ratio_kept[:2], out.ratio[:2])
-
-
-def test_stage_times_on_a_synthetic_history():
-    steps = np.arange(0, 101, 10)
-    align = np.zeros((11, 1, 1, 2), np.float32)
-    align[:, 0, 0, 0] = np.where(steps >= 20, 0.5, 0.0)  # majority onset 20
-    align[:, 0, 0, 1] = np.clip((steps - 40) / 40, 0, 1) * 0.5  # minority: 0.05 at 50
-    hist = History(
-        steps,
-        align,
-        np.ones((11, 1, 1), np.float32),
-        np.zeros((11, 1, 1), np.float32),
-        np.zeros((11, 1), np.float32),
-        np.array([False, True]),
-        specs((0,)),
-    )
-    assert ps.stage_times(hist) == {"onset_maj": 20.0, "onset_min": 50.0, "plateau_min": 80.0}

@@ -60,16 +60,42 @@ def test_group_curves_shapes_and_values():
 def test_log_growth_recovers_exponential_rate():
     steps = np.arange(0, 100, 5)
     curve = np.exp(0.002 * steps)[:, None] * np.array([[1.0, 7.0]])
-    rate = stages.log_growth(steps, curve, window=2)
+    rate = stages.log_growth(steps, curve, window=10)  # +-10 steps = +-2 records
     assert np.isnan(rate[:2]).all() and np.isnan(rate[-2:]).all()
     np.testing.assert_allclose(rate[2:-2], 2.0, rtol=1e-9)  # 0.002 per step = 2 per 1k
 
 
 def test_stage_boundaries_match_construction():
     h = synthetic_history()
-    b = stages.stage_boundaries(h, window=2, stall=0.1, silenced=0.1, hold=3)
+    b = stages.stage_boundaries(h, window=4, stall=0.1, silenced=0.1, hold=6)
     # the centred rate (+-4 steps) first drops below 10 % of its peak 4 steps after T_GROW
     np.testing.assert_array_equal(b, [[T_GROW + 4, T_SILENCE]] * 2)
+
+
+def test_stage_boundaries_do_not_depend_on_the_record_spacing():
+    fine = synthetic_history()
+    keep = np.arange(0, len(fine.steps), 2)  # the same runs, recorded every 4 steps
+    coarse = History(
+        fine.steps[keep],
+        fine.align[keep],
+        fine.noise[keep],
+        fine.bias[keep],
+        fine.loss[keep],
+        fine.minority,
+        fine.specs,
+    )
+    b_fine = stages.stage_boundaries(fine, window=8, hold=8)
+    b_coarse = stages.stage_boundaries(coarse, window=8, hold=8)
+    np.testing.assert_array_equal(b_fine, b_coarse)
+    np.testing.assert_array_equal(b_fine, [[T_GROW + 8, T_SILENCE]] * 2)
+
+
+def test_steps_to_records():
+    steps = np.array([0, 10, 20, 25])  # record_every 10, the last record off the grid
+    assert stages.steps_to_records(steps, 10, "window") == 1
+    assert stages.steps_to_records(steps, 25, "hold") == 2
+    with pytest.raises(ConfigError, match=r"uniform spacing after step 0 \(got gaps \[2, 5\]\)"):
+        stages.steps_to_records(np.array([0, 2, 4, 9, 14]), 10, "window")
 
 
 def test_stage_boundaries_nan_when_never_silenced():
@@ -144,3 +170,15 @@ def test_stage_boundaries_rejects_bad_fractions():
         stages.stage_boundaries(synthetic_history(), silenced="x")
     with pytest.raises(ConfigError, match=r"hold must be an integer \(got 2.5\)"):
         stages.stage_boundaries(synthetic_history(), hold=2.5)
+
+
+def test_stage_boundaries_rejects_a_coarse_history():
+    h = synthetic_history()  # recorded every 2 steps
+    with pytest.raises(
+        ConfigError,
+        match=r"window = 1 steps is finer than the History's record spacing of 2 steps: "
+        r"record the run with record_every <= 1",
+    ):
+        stages.stage_boundaries(h, window=1)
+    with pytest.raises(ConfigError, match=r"hold = 1 steps .* record_every <= 1"):
+        stages.stage_boundaries(h, hold=1)
