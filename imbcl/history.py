@@ -37,14 +37,6 @@ class History:
     def n_replicas(self) -> int:
         return self.align.shape[1]
 
-    @property
-    def weight_norm(self) -> np.ndarray:
-        """(T, R, m) ||W_V^T w_i||, from the orthonormal split into features and the rest.
-
-        Exact when the noise directions are the only non-feature part recorded (they are:
-        ``noise`` is the full orthogonal complement)."""
-        return np.sqrt((self.align**2).sum(-1) + self.noise**2)
-
     def at(self, step: int) -> int:
         """Index of the last record at or before ``step``."""
         idx = int(np.searchsorted(self.steps, step, side="right")) - 1
