@@ -46,7 +46,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from imbcl import DataConfig, ModelConfig, Replicas, RunSpec, TrainConfig
-from imbcl import data as D
+from imbcl.engine import data as D
 
 
 # --------------------------------------------------------------------------- shapes and FLOPs

@@ -4,8 +4,8 @@ Imbalanced Data: From Training Dynamics to a Pruning Solution' (arXiv 2602.10357
 Importing imbcl applies its thread policy (see :mod:`imbcl.runtime`) before torch loads.
 """
 
-from imbcl.runtime import configure_threads, default_device  # noqa: I001  (sets OpenMP first)
-from imbcl.config import (
+from imbcl.engine.runtime import configure_threads, default_device  # noqa: I001  (sets OpenMP first)
+from imbcl.engine.config import (
     ConfigError,
     DataConfig,
     ModelConfig,
@@ -13,8 +13,8 @@ from imbcl.config import (
     RunSpec,
     TrainConfig,
 )
-from imbcl.history import History
-from imbcl.train import Replicas, train
+from imbcl.engine.history import History
+from imbcl.engine.train import Replicas, train
 
 configure_threads()
 

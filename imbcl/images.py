@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from imbcl.config import ConfigError
+from imbcl.engine.config import ConfigError
 
 DATASETS = ("digits", "cifar10")
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"

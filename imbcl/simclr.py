@@ -32,18 +32,18 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from imbcl import data as D
 from imbcl import images as im
-from imbcl.config import ConfigError, Validated, validated_field
-from imbcl.loss import symmetric_info_nce
-from imbcl.metrics import mean_sd
-from imbcl.params import check_count, parse_grid
-from imbcl.prune import magnitude_mask, random_mask
+from imbcl.engine import data as D
+from imbcl.engine.config import ConfigError, Validated, validated_field
+from imbcl.engine.loss import symmetric_info_nce
+from imbcl.engine.metrics import mean_sd
+from imbcl.engine.params import check_count, parse_grid
+from imbcl.engine.prune import magnitude_mask, random_mask
 
 #: Parameters that pruning may target (their rows are what a mask zeroes).
 PRUNABLE = ("E", "WQ", "WK", "WV", "W")
 METRICS = ("overall", "head", "tail", "gap")
-#: Random streams of one run seed (see :func:`imbcl.data.stream_seed`): initial weights, random
+#: Random streams of one run seed (see :func:`imbcl.engine.data.stream_seed`): initial weights, random
 #: pruning masks, and the per-step mini-batches and augmentations. Distinct from the core's
 #: 0-4, ``imbcl.pruning_study``'s 6 and ``imbcl.images``' split (5) and few-shot (11) streams.
 STREAM_INIT, STREAM_MASK, STREAM_BATCH = 10, 12, 13

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imbcl import capacity as C
-from imbcl.config import ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
-from imbcl.history import History
+from imbcl.engine.config import ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
+from imbcl.engine.history import History
+from imbcl.studies import capacity as C
 
 TINY = dict(
     data=DataConfig(d=16, k_maj=2, k_min=2, n_corr=1),

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from imbcl import DataConfig
-from imbcl import data as D
+from imbcl.engine import data as D
 
 
 def test_dictionary_is_orthonormal_and_seeded():

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from imbcl import images as im
-from imbcl.config import ConfigError
+from imbcl.engine.config import ConfigError
 
 PER_BATCH = 20
 

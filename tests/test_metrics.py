@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from imbcl import metrics as mt
-from imbcl.claims import Claim, check, verdicts
-from imbcl.train import train
+from imbcl.engine import metrics as mt
+from imbcl.engine.train import train
+from imbcl.report.claims import Claim, check, verdicts
 from tests.test_train import spec
 
 

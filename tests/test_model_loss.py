@@ -3,8 +3,8 @@
 import torch
 from torch.nn import functional as F
 
-from imbcl import loss as L
-from imbcl import model as M
+from imbcl.engine import loss as L
+from imbcl.engine import model as M
 
 
 def test_brelu_values():

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from imbcl.config import ConfigError
-from imbcl.params import check_count, check_number, parse_choices, parse_grid
+from imbcl.engine.config import ConfigError
+from imbcl.engine.params import check_count, check_number, parse_choices, parse_grid
 
 
 def raises(message: str):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from imbcl import ConfigError, PruneConfig, Replicas
-from imbcl import prune as P
+from imbcl.engine import prune as P
 from tests.test_train import spec
 
 

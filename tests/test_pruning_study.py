@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from imbcl import DataConfig, ModelConfig, RunSpec, TrainConfig
-from imbcl import pruning_study as ps
-from imbcl.config import ConfigError
-from imbcl.train import Replicas
+from imbcl.engine.config import ConfigError
+from imbcl.engine.train import Replicas
+from imbcl.studies import pruning as ps
 
 DATA = DataConfig(d=16, k_maj=2, k_min=2, n_corr=2, rho=4)
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from imbcl import DataConfig, ModelConfig, TrainConfig
-from imbcl import separation as S
-from imbcl.config import ConfigError
-from imbcl.history import History
+from imbcl.engine.config import ConfigError
+from imbcl.engine.history import History
+from imbcl.studies import separation as S
 
 
 def _specs(rhos=(1.0, 4.0), sigmas=(1.0,), n_seeds=2, steps=20):

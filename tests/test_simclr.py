@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from imbcl import data as D
 from imbcl import simclr as sc
-from imbcl.config import ConfigError
+from imbcl.engine import data as D
+from imbcl.engine.config import ConfigError
 from tests.test_images import write_fake_cifar
 
 TINY = dict(d=8, m=8, proj=4, batch=16, record_every=1)

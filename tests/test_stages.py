@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from imbcl import DataConfig, History, ModelConfig, RunSpec, TrainConfig, stages
-from imbcl.config import ConfigError
+from imbcl import DataConfig, History, ModelConfig, RunSpec, TrainConfig
+from imbcl.engine.config import ConfigError
+from imbcl.studies import stages
 
 RATE = 0.3  # per step: the synthetic majority growth rate in stage I
 T_GROW = 20  # step at which the synthetic majority growth stops

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from imbcl import stats as S
+from imbcl.report import stats as S
 
 
 def test_spearman_sign_and_degenerate_input():

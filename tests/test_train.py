@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from imbcl import ConfigError, DataConfig, History, ModelConfig, Replicas, RunSpec, TrainConfig
-from imbcl.train import train
+from imbcl.engine.train import train
 
 SMALL = dict(
     data=DataConfig(d=16, k_maj=2, k_min=2, n_corr=2, seq_len=3),
@@ -146,7 +146,7 @@ def test_bad_steps_and_chunk_are_rejected():
 
 
 def test_probe_subset_equals_the_same_replicas_probed_in_full():
-    from imbcl import metrics
+    from imbcl.engine import metrics
 
     _, reps = train([spec(0, sigma=0.3), spec(1, sigma=0.3), spec(2, sigma=0.3)], progress=False)
     full = metrics.probe_accuracy(reps, n_train=300, n_test=300)

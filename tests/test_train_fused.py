@@ -4,9 +4,9 @@ import numpy as np
 import torch
 
 from imbcl import DataConfig, ModelConfig, PruneConfig, Replicas, RunSpec, TrainConfig
-from imbcl import model as M
-from imbcl.loss import symmetric_info_nce
-from imbcl.train import info_nce_grads
+from imbcl.engine import model as M
+from imbcl.engine.loss import symmetric_info_nce
+from imbcl.engine.train import info_nce_grads
 
 
 def specs(**model):

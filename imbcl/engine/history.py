@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imbcl.config import RunSpec
+from imbcl.engine.config import RunSpec
 
 
 @dataclass

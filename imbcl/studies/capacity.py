@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from imbcl import metrics
-from imbcl.config import ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
-from imbcl.history import History
-from imbcl.runtime import default_device
-from imbcl.train import Replicas
+from imbcl.engine import metrics
+from imbcl.engine.config import ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
+from imbcl.engine.history import History
+from imbcl.engine.runtime import default_device
+from imbcl.engine.train import Replicas
 
 #: A minority feature counts as learned when some neuron's |A_ij| reaches this (a.u.). An
 #: unlearned feature sits on a plateau near 0.06; a learned one ends near 0.5-0.8.

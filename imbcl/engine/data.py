@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from imbcl.config import DataConfig
+from imbcl.engine.config import DataConfig
 
 #: Offsets that derive independent random streams from one run seed.
 STREAM_DICTIONARY, STREAM_INIT, STREAM_DATA, STREAM_PROBE = 0, 1, 2, 3

@@ -1,6 +1,6 @@
 """Chapter 1: the three stages of training, measured on a History.
 
-Everything here reads a :class:`~imbcl.history.History` with T records of R replicas, m neurons
+Everything here reads a :class:`~imbcl.engine.history.History` with T records of R replicas, m neurons
 and K features. Three group curves summarise a replica at each record (all in the units of the
 alignment A_ij = <W_V^T w_i, M_j>, arbitrary units):
 
@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from imbcl import metrics
-from imbcl.config import ConfigError
-from imbcl.history import History
-from imbcl.params import check_count, check_number
+from imbcl.engine import metrics
+from imbcl.engine.config import ConfigError
+from imbcl.engine.history import History
+from imbcl.engine.params import check_count, check_number
 
 #: Rates are reported per this many training steps.
 RATE_UNIT = 1000
@@ -100,7 +100,7 @@ def group_rates(hist: History, window: int) -> dict[str, np.ndarray]:
 
 # ------------------------------------------------------------------ stages
 def alive_counts(hist: History) -> np.ndarray:
-    """(T, R) number of live neurons (:func:`imbcl.metrics.alive`) at each record."""
+    """(T, R) number of live neurons (:func:`imbcl.engine.metrics.alive`) at each record."""
     return metrics.alive(hist.align, hist.noise).sum(axis=-1)
 
 
@@ -226,7 +226,7 @@ def boundary_table(hist: History, bounds: np.ndarray) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ onsets and end points
 def group_onsets(hist: History, threshold: float = metrics.ONSET) -> dict[str, np.ndarray]:
-    """Onset steps (R, K_group) per group (:func:`imbcl.metrics.onset_steps`); never = +inf."""
+    """Onset steps (R, K_group) per group (:func:`imbcl.engine.metrics.onset_steps`); never = +inf."""
     on = metrics.onset_steps(hist.steps, hist.align, threshold)
     on = np.where(np.isnan(on), np.inf, on)
     return {"majority": on[:, ~hist.minority], "minority": on[:, hist.minority]}

@@ -1,8 +1,8 @@
 """Chapter 3: how cleanly specialised neurons separate features from noise, per group.
 
 A live neuron i is *specialised* to feature j* = argmax_j |A_ij| when |A_ij*| >= noise_i
-(:func:`imbcl.metrics.owners`); its feature-to-noise ratio is |A_ij*| / noise_i
-(:func:`imbcl.metrics.feature_noise_ratio`, dimensionless). A live neuron specialised to no
+(:func:`imbcl.engine.metrics.owners`); its feature-to-noise ratio is |A_ij*| / noise_i
+(:func:`imbcl.engine.metrics.feature_noise_ratio`, dimensionless). A live neuron specialised to no
 feature is *noise-dominated*. This module turns a History into tidy pandas tables of
 
 * the median ratio of the neurons specialised to majority and to minority features, per
@@ -21,10 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from imbcl import metrics
-from imbcl.config import ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
-from imbcl.history import History
-from imbcl.train import Replicas
+from imbcl.engine import metrics
+from imbcl.engine.config import ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
+from imbcl.engine.history import History
+from imbcl.engine.train import Replicas
 
 GROUPS = ("majority", "minority")
 #: Balanced accuracy of a guess among z in {-1, 0, +1}.
@@ -73,7 +73,7 @@ def train_with_probes(
     """Train ``specs`` to their ``train.steps`` in segments, probing at each of ``probe_steps``.
 
     Returns the joined History, probe balanced accuracies (P, R, K) and the P probe steps
-    (sorted, unique, always ending with the last step): :func:`imbcl.metrics.probe_accuracy` with ``n_probe`` training and ``n_probe``
+    (sorted, unique, always ending with the last step): :func:`imbcl.engine.metrics.probe_accuracy` with ``n_probe`` training and ``n_probe``
     test samples, every feature present at the majority rate q. Before the last training step
     only ``probe_replicas`` (default: all) are probed and the other rows are NaN; at the last
     step every replica is. Probing reads the weights and draws from its own fixed stream, so

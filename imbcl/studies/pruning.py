@@ -27,12 +27,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from imbcl import metrics
-from imbcl import model as M
-from imbcl import prune as P
-from imbcl.config import ConfigError, PruneConfig, RunSpec
-from imbcl.history import History
-from imbcl.train import Replicas
+from imbcl.engine import metrics
+from imbcl.engine import model as M
+from imbcl.engine import prune as P
+from imbcl.engine.config import ConfigError, PruneConfig, RunSpec
+from imbcl.engine.history import History
+from imbcl.engine.train import Replicas
 
 #: Random stream (per replica seed) of the unlabelled tokens that the estimated basis is fit on;
 #: the core uses streams 0-4 (dictionary, init, data, probe, pruning).

@@ -9,7 +9,7 @@ the benchmark found faster there (see ``benchmarks/bench_train.py``).
 
 With frozen attention (the default) a step runs without autograd: the W-gradient of the
 symmetric stop-gradient InfoNCE is written out (:func:`info_nce_grads`,
-:func:`imbcl.model.neuron_weight_grad`) on the regrouped encoder of :mod:`imbcl.model`. This is
+:func:`imbcl.engine.model.neuron_weight_grad`) on the regrouped encoder of :mod:`imbcl.model`. This is
 the same math as the autograd step used when attention trains, equal up to float rounding.
 """
 
@@ -24,13 +24,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from imbcl import data as D
-from imbcl import model as M
-from imbcl import prune as P
-from imbcl.config import SHAPE_FIELDS, ConfigError, PruneConfig, RunSpec
-from imbcl.history import History
-from imbcl.loss import l2_penalty, symmetric_info_nce
-from imbcl.runtime import default_device
+from imbcl.engine import data as D
+from imbcl.engine import model as M
+from imbcl.engine import prune as P
+from imbcl.engine.config import SHAPE_FIELDS, ConfigError, PruneConfig, RunSpec
+from imbcl.engine.history import History
+from imbcl.engine.loss import l2_penalty, symmetric_info_nce
+from imbcl.engine.runtime import default_device
 
 STREAM_PRUNE = 4
 
@@ -58,7 +58,7 @@ def info_nce_grads(fa: torch.Tensor, fb: torch.Tensor, tau: torch.Tensor):
     """Symmetric stop-gradient InfoNCE (R,) and its gradients wrt each online branch.
 
     ``fa``, ``fb`` (R, n, m), ``tau`` (R,). The loss is that of
-    :func:`imbcl.loss.symmetric_info_nce`; with S = fa fb^T / tau, the term with ``fa`` online
+    :func:`imbcl.engine.loss.symmetric_info_nce`; with S = fa fb^T / tau, the term with ``fa`` online
     has dL/dfa = (softmax_rows(S) - I) fb / (2 n tau), and the term with ``fb`` online has
     dL/dfb = (softmax_cols(S) - I)^T fa / (2 n tau); the target branches get no gradient.
     """

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from imbcl.config import ConfigError, check_range, coerce
+from imbcl.engine.config import ConfigError, check_range, coerce
 
 
 def _rule(lo=None, hi=None, lo_open=False, hi_open=False) -> dict:
