@@ -47,6 +47,7 @@ from torch.nn import functional as F
 
 from imbcl import DataConfig, ModelConfig, Replicas, RunSpec, TrainConfig
 from imbcl.engine import data as D
+from imbcl.engine.streams import Stream, generator
 
 
 # --------------------------------------------------------------------------- shapes and FLOPs
@@ -195,7 +196,7 @@ class ReferenceEncoder(nn.Module):
     def __init__(self, spec: RunSpec):
         super().__init__()
         d, m = spec.data.d, spec.model.m
-        g = D.generator(spec.seed, D.STREAM_INIT)
+        g = generator(spec.seed, Stream.INIT)
         self.W = nn.Parameter(torch.randn(m, d, generator=g) * spec.model.init_scale)
         self.register_buffer("WQ", torch.eye(d) * spec.model.attn_scale)
         self.register_buffer("WK", torch.eye(d) * spec.model.attn_scale)
@@ -240,7 +241,7 @@ class ReferenceRunner:
                     model.parameters(), lr=spec.train.lr, weight_decay=spec.train.weight_decay
                 )
             )
-            self.gens.append(D.generator(spec.seed, D.STREAM_DATA, self.device))
+            self.gens.append(generator(spec.seed, Stream.DATA, self.device))
             self.dicts.append(D.make_dictionary(spec.data, spec.seed, self.device))
         self.step = 0
 

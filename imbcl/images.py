@@ -32,6 +32,7 @@ import torch
 from torch.nn import functional as F
 
 from imbcl.engine.config import ConfigError
+from imbcl.engine.streams import Stream, numpy_rng
 
 DATASETS = ("digits", "cifar10")
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -43,8 +44,6 @@ CIFAR_TEST = "test_batch"
 IMAGE_SHAPE = {"digits": (1, 8, 8), "cifar10": (3, 32, 32)}
 #: Token shape (rows, columns of pixels) per data set: digit rows, CIFAR 4x4 patches.
 PATCH = {"digits": (1, 8), "cifar10": (4, 4)}
-#: numpy random streams of one seed: the data split and the few-shot probe draws.
-STREAM_SPLIT, STREAM_FEW_SHOT = 5, 11
 
 
 @dataclass(frozen=True)
@@ -277,7 +276,7 @@ def make_split(
     group = n_classes // 3 if group is None else group
     if not 1 <= group <= n_classes // 2:
         raise ConfigError(f"group must be in [1, {n_classes // 2}] (got {group})")
-    rng = np.random.default_rng([seed, STREAM_SPLIT])
+    rng = numpy_rng(seed, Stream.IMAGE_SPLIT)
     order = rng.permutation(n_classes)
     all_idx = np.arange(len(labels))
     full = np.full(n_classes, n_test)
@@ -303,7 +302,7 @@ def make_split(
 
 def few_shot_draws(labels: np.ndarray, k: int, n_draws: int, seed: int) -> np.ndarray:
     """(n_draws, C*k) positions into ``labels`` (the probe set's labels): k per class each."""
-    rng = np.random.default_rng([seed, STREAM_FEW_SHOT])
+    rng = numpy_rng(seed, Stream.FEW_SHOT)
     n_classes = int(labels.max()) + 1
     everything = np.arange(len(labels))
     return np.stack(

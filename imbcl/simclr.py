@@ -33,20 +33,16 @@ import torch
 from torch.nn import functional as F
 
 from imbcl import images as im
-from imbcl.engine import data as D
 from imbcl.engine.config import ConfigError, Validated, validated_field
 from imbcl.engine.loss import symmetric_info_nce
 from imbcl.engine.metrics import mean_sd
 from imbcl.engine.params import check_count, parse_grid
 from imbcl.engine.prune import magnitude_mask, random_mask
+from imbcl.engine.streams import Stream, generator
 
 #: Parameters that pruning may target (their rows are what a mask zeroes).
 PRUNABLE = ("E", "WQ", "WK", "WV", "W")
 METRICS = ("overall", "head", "tail", "gap")
-#: Random streams of one run seed (see :func:`imbcl.engine.data.stream_seed`): initial weights, random
-#: pruning masks, and the per-step mini-batches and augmentations. Distinct from the core's
-#: 0-4, ``imbcl.pruning_study``'s 6 and ``imbcl.images``' split (5) and few-shot (11) streams.
-STREAM_INIT, STREAM_MASK, STREAM_BATCH = 10, 12, 13
 
 
 @dataclass(frozen=True)
@@ -159,11 +155,11 @@ def check_seeds(n_seeds, first_seed=0) -> list[int]:
 def step_generator(seed: int, step: int) -> torch.Generator:
     """The CPU generator of run ``seed``'s mini-batch and augmentations at ``step``.
 
-    Its seed is child ``step`` of stream ``STREAM_BATCH`` (numpy ``SeedSequence`` with spawn
+    Its seed is child ``step`` of stream ``Stream.IMAGE_BATCH`` (numpy ``SeedSequence`` with spawn
     key (step,)), so the streams of all steps are independent of each other and of the
     run's other streams, and any step's draws can be made without replaying earlier steps.
     """
-    seq = np.random.SeedSequence([int(seed), STREAM_BATCH], spawn_key=(int(step),))
+    seq = np.random.SeedSequence([int(seed), Stream.IMAGE_BATCH], spawn_key=(int(step),))
     return torch.Generator().manual_seed(int(seq.generate_state(2, np.uint64)[0] >> 1))
 
 
@@ -178,7 +174,7 @@ def init_params(seed: int, n_tokens: int, token_dim: int, cfg: SimCLRConfig) -> 
     E (1, t, d), P (1, L, d), WQ/WK/WV (1, d, d), W (1, m, d), b (1, m), G1 (1, m, m),
     G2 (1, p, m); matrices are N(0, 1/fan_in), the position table N(0, 0.1^2), b = 0.
     """
-    g = D.generator(int(seed), STREAM_INIT)
+    g = generator(int(seed), Stream.IMAGE_INIT)
     d, m, p = cfg.d, cfg.m, cfg.proj
 
     def normal(*shape, std):
@@ -241,12 +237,12 @@ def magnitude_masks(params: dict, names: tuple[str, ...], rates: torch.Tensor) -
 
 def random_masks(params: dict, names: tuple[str, ...], rates, seeds) -> dict:
     """{name: (R, ...)}: per replica a uniformly random mask with the same counts as
-    :func:`magnitude_masks`, drawn from stream ``STREAM_MASK`` of run seed seeds[r]."""
+    :func:`magnitude_masks`, drawn from stream ``Stream.IMAGE_MASK`` of run seed seeds[r]."""
     flat = _flat_target(params, names)
     device = flat.device
     rows = []
     for r in range(len(rates)):
-        g = D.generator(int(seeds[r]), STREAM_MASK, device)
+        g = generator(int(seeds[r]), Stream.IMAGE_MASK, device)
         rows.append(random_mask((1, 1, flat.shape[-1]), float(rates[r]), "global", g))
     return _split_target(torch.cat(rows), params, names)
 

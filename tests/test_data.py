@@ -7,6 +7,7 @@ import torch
 
 from imbcl import DataConfig
 from imbcl.engine import data as D
+from imbcl.engine.streams import Stream, generator
 
 
 def test_dictionary_is_orthonormal_and_seeded():
@@ -22,7 +23,7 @@ def test_dictionary_is_orthonormal_and_seeded():
 def test_feature_frequencies_match_q_and_q_over_rho():
     cfg = DataConfig(q=0.2, rho=10)
     n = 200_000
-    z = D.sample_codes(cfg, n, D.generator(0, D.STREAM_DATA))
+    z = D.sample_codes(cfg, n, generator(0, Stream.DATA))
     freq = (z != 0).float().mean(0).numpy()
     expected = np.array([0.2] * 8 + [0.02] * 8)
     # 5 binomial standard errors per feature
@@ -36,7 +37,7 @@ def test_tokens_shape_and_noise_scale():
     cfg = DataConfig(sigma=1.0, n_corr=0)
     dic = D.make_dictionary(cfg, 0)
     z = torch.zeros(4000, cfg.k, dtype=torch.long)
-    x = D.sample_tokens(cfg, dic, z, D.generator(0, D.STREAM_DATA))
+    x = D.sample_tokens(cfg, dic, z, generator(0, Stream.DATA))
     assert x.shape == (4000, cfg.seq_len, cfg.d)
     # pure noise: per-coordinate variance sigma^2 / d
     assert abs(x.var().item() - 1 / 64) < 0.05 / 64
@@ -47,7 +48,7 @@ def test_tokens_carry_features_with_p_token():
     dic = D.make_dictionary(cfg, 0)
     z = torch.zeros(20000, cfg.k, dtype=torch.long)
     z[:, 0] = 1
-    x = D.sample_tokens(cfg, dic, z, D.generator(0, D.STREAM_DATA))
+    x = D.sample_tokens(cfg, dic, z, generator(0, Stream.DATA))
     coef = x @ dic.features  # (n, L, K)
     assert torch.allclose(coef[..., 1:], torch.zeros(()), atol=1e-5)
     assert abs((coef[..., 0] > 0.5).float().mean().item() - 0.75) < 0.01
@@ -55,7 +56,7 @@ def test_tokens_carry_features_with_p_token():
 
 def test_mask_views_are_complementary_and_scaled():
     x = torch.randn(10, 4, 64)
-    a, b = D.mask_views(x, D.generator(0, D.STREAM_DATA))
+    a, b = D.mask_views(x, generator(0, Stream.DATA))
     assert torch.allclose(a + b, 2 * x)
     both = (a != 0) & (b != 0)
     assert not both.any()

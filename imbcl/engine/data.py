@@ -13,19 +13,7 @@ import numpy as np
 import torch
 
 from imbcl.engine.config import DataConfig
-
-#: Offsets that derive independent random streams from one run seed.
-STREAM_DICTIONARY, STREAM_INIT, STREAM_DATA, STREAM_PROBE = 0, 1, 2, 3
-
-
-def stream_seed(seed: int, stream: int) -> int:
-    """A 63-bit seed for ``stream`` of run ``seed`` (independent streams per purpose)."""
-    return int(np.random.SeedSequence([seed, stream]).generate_state(2, np.uint64)[0] >> 1)
-
-
-def generator(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A torch generator on ``device`` seeded for ``stream`` of run ``seed``."""
-    return torch.Generator(device=device).manual_seed(stream_seed(seed, stream))
+from imbcl.engine.streams import Stream, generator
 
 
 @dataclass(frozen=True)
@@ -54,7 +42,7 @@ def make_dictionary(cfg: DataConfig, seed: int, device: torch.device | str = "cp
 
     The features are dense in coordinates, as coordinate masking requires.
     """
-    g = generator(seed, STREAM_DICTIONARY)
+    g = generator(seed, Stream.DICTIONARY)
     gauss = torch.randn(cfg.d, cfg.d, generator=g, dtype=torch.float64)
     q, r = torch.linalg.qr(gauss)
     q = q * torch.sign(torch.diagonal(r))

@@ -31,8 +31,7 @@ from imbcl.engine.config import SHAPE_FIELDS, ConfigError, PruneConfig, RunSpec
 from imbcl.engine.history import History
 from imbcl.engine.loss import l2_penalty, symmetric_info_nce
 from imbcl.engine.runtime import default_device
-
-STREAM_PRUNE = 4
+from imbcl.engine.streams import Stream, generator
 
 
 def check_specs(specs: Sequence[RunSpec]) -> list[RunSpec]:
@@ -100,7 +99,7 @@ class Replicas:
         self.dictionaries = [D.make_dictionary(s.data, s.seed, self.device) for s in self.specs]
         self.features = torch.stack([dc.features for dc in self.dictionaries])  # (R, d, K)
         self.params = self._init_params()
-        self.data_gens = [D.generator(s.seed, D.STREAM_DATA, self.device) for s in self.specs]
+        self.data_gens = [generator(s.seed, Stream.DATA, self.device) for s in self.specs]
         f32 = {"dtype": torch.float32, "device": self.device}
         col = lambda get: torch.tensor([get(s) for s in self.specs], **f32)  # noqa: E731
         self.lr = col(lambda s: s.train.lr)
@@ -119,7 +118,7 @@ class Replicas:
     def _init_params(self) -> dict[str, torch.Tensor]:
         ws = []
         for s in self.specs:
-            g = D.generator(s.seed, D.STREAM_INIT)
+            g = generator(s.seed, Stream.INIT)
             ws.append(torch.randn(s.model.m, s.data.d, generator=g) * s.model.init_scale)
         eye = torch.eye(self.d)
         attn = torch.stack([eye * s.model.attn_scale for s in self.specs])
@@ -334,7 +333,7 @@ class Replicas:
             )
         return idx
 
-    def sample(self, n: int, stream: int = D.STREAM_PROBE, probs=None, replicas=None):
+    def sample(self, n: int, stream: int = Stream.PROBE, probs=None, replicas=None):
         """Clean tokens (R', n, L, d) and codes (R', n, K) from a fixed per-replica stream.
 
         ``probs`` (K,) overrides the presence probabilities (e.g. equal for every feature so
@@ -344,7 +343,7 @@ class Replicas:
         """
         xs, zs = [], []
         for r in self.indices(replicas):
-            g = D.generator(self.specs[r].seed, stream, self.device)
+            g = generator(self.specs[r].seed, stream, self.device)
             x, z = D.sample_batch(self.specs[r].data, self.dictionaries[r], n, g, probs)
             xs.append(x)
             zs.append(z)
@@ -392,7 +391,7 @@ class Replicas:
                         (1, *coef.shape[1:]),
                         cfg.rate,
                         cfg.scope,
-                        D.generator(s.seed, STREAM_PRUNE, self.device),
+                        generator(s.seed, Stream.PRUNE, self.device),
                     )
                     for s in self.specs
                 ]

@@ -32,11 +32,9 @@ from imbcl.engine import model as M
 from imbcl.engine import prune as P
 from imbcl.engine.config import ConfigError, PruneConfig, RunSpec
 from imbcl.engine.history import History
+from imbcl.engine.streams import Stream
 from imbcl.engine.train import Replicas
 
-#: Random stream (per replica seed) of the unlabelled tokens that the estimated basis is fit on;
-#: the core uses streams 0-4 (dictionary, init, data, probe, pruning).
-STREAM_ICA = 6
 BASES = ("coordinate", "feature", "estimated")
 MODES = ("magnitude", "random")
 #: Measurements taken at the end of every branch, one value per replica (see ``measure``).
@@ -120,9 +118,9 @@ def estimated_bases(reps: Replicas, n_samples: int) -> np.ndarray:
     """(R, d, d) one FastICA basis per replica, fit on its unlabelled clean tokens.
 
     ``n_samples`` sequences (each of L tokens) are drawn from the replica's own data
-    distribution (stream ``STREAM_ICA``); no dictionary or label is used.
+    distribution (stream ``Stream.ICA``); no dictionary or label is used.
     """
-    x, _ = reps.sample(n_samples, stream=STREAM_ICA)
+    x, _ = reps.sample(n_samples, stream=Stream.ICA)
     tokens = x.reshape(reps.n_replicas, -1, reps.d).cpu().numpy()
     out = [P.estimate_basis(tokens[r], seed=s.seed) for r, s in enumerate(reps.specs)]
     return np.stack(out).astype(np.float32)
