@@ -179,8 +179,8 @@ def specs_for(s: Shape, n_replicas: int) -> list[RunSpec]:
 class EngineRunner:
     """Times ``steps`` SGD steps of R replicas in one :meth:`Replicas.run` call."""
 
-    def __init__(self, s: Shape, n_replicas: int, device, chunk, steps: int):
-        self.reps = Replicas(specs_for(s, n_replicas), device=device, chunk=chunk)
+    def __init__(self, s: Shape, n_replicas: int, device, chunk, steps: int, step="auto"):
+        self.reps = Replicas(specs_for(s, n_replicas), device=device, chunk=chunk, step=step)
         self.steps, self.n_replicas = steps, n_replicas
 
     def __call__(self) -> None:
@@ -343,9 +343,7 @@ def bench_shape(s: Shape, device, args) -> None:
             # reference, engine and the engine's autograd step interleaved: paired ratios
             runners = {"reference": ReferenceRunner(s, r, device, steps)}
             runners["engine"] = EngineRunner(s, r, device, None, steps)
-            if hasattr(runners["engine"].reps, "fused"):
-                runners["engine, autograd"] = EngineRunner(s, r, device, None, steps)
-                runners["engine, autograd"].reps.fused = False
+            runners["engine, autograd"] = EngineRunner(s, r, device, None, steps, "autograd")
             got = measure(runners, device, r * steps, args.reps)
             ref = got["reference"]
             row("reference", r, "-", steps, ref)

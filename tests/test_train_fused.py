@@ -1,12 +1,12 @@
 """The frozen-attention fast path computes the same step as the autograd path."""
 
 import numpy as np
+import pytest
 import torch
 
-from imbcl import DataConfig, ModelConfig, PruneConfig, Replicas, RunSpec, TrainConfig
+from imbcl import ConfigError, DataConfig, ModelConfig, PruneConfig, Replicas, RunSpec, TrainConfig
 from imbcl.engine import model as M
-from imbcl.engine.loss import symmetric_info_nce
-from imbcl.engine.train import info_nce_grads
+from imbcl.engine.loss import info_nce_grads, symmetric_info_nce
 
 
 def specs(**model):
@@ -45,26 +45,43 @@ def test_info_nce_grads_match_autograd_with_stop_gradient():
     assert torch.allclose(da, ga, atol=1e-6) and torch.allclose(db, gb, atol=1e-6)
 
 
-def run_both(reps: Replicas, steps: int):
-    twin = reps.copy()
-    twin.fused = False
-    return reps.run(steps, progress=False), twin.run(steps, progress=False), reps, twin
+def twins(prepare=lambda reps: None, **model):
+    """The same replicas with the fused and with the autograd step, each prepared alike."""
+    out = []
+    for kind in ("fused", "autograd"):
+        reps = Replicas(specs(**model), step=kind)
+        prepare(reps)
+        out.append(reps)
+    return out
 
 
 def test_fused_step_equals_autograd_step():
-    fast, slow, a, b = run_both(Replicas(specs(bias="ramp")), 6)
+    a, b = twins(bias="ramp")
+    fast, slow = a.run(6, progress=False), b.run(6, progress=False)
     assert np.abs(fast.align - slow.align).max() < 1e-5
     assert np.nanmax(np.abs(fast.loss - slow.loss)) < 1e-5
     assert torch.allclose(a.params["W"], b.params["W"], atol=1e-6)
 
 
 def test_fused_step_with_general_frozen_attention_and_a_kept_mask():
-    reps = Replicas(specs(attn_scale=0.5))
-    reps.params["WQ"] += 0.05 * torch.randn(2, 16, 16, generator=torch.Generator().manual_seed(2))
-    reps.run(3, progress=False)
-    reps.prune(PruneConfig(rate=0.5, basis="feature"))
-    fast, slow, a, b = run_both(reps, 4)
+    def prepare(reps):
+        g = torch.Generator().manual_seed(2)
+        reps.params["WQ"] += 0.05 * torch.randn(2, 16, 16, generator=g)
+        reps.run(3, progress=False)
+        reps.prune(PruneConfig(rate=0.5, basis="feature"))
+
+    a, b = twins(prepare, attn_scale=0.5)
+    fast, slow = a.run(4, progress=False), b.run(4, progress=False)
     assert np.abs(fast.align - slow.align).max() < 1e-5
     assert torch.allclose(a.params["W"], b.params["W"], atol=1e-6)
-    coef = a.params["W"] @ a.basis_inv_t  # the pruned coefficients stay zero
+    coef = a.params["W"] @ a.pruned.basis_inv_t  # the pruned coefficients stay zero
     assert coef[a.mask == 0].abs().max() < 1e-6 and (a.mask == 0).any()
+
+
+def test_step_kind_is_checked():
+    with pytest.raises(ConfigError, match="step must be one of"):
+        Replicas(specs(), step="fast")
+    with pytest.raises(ConfigError, match="needs frozen attention"):
+        Replicas(specs(train_attention=True), step="fused")
+    assert Replicas(specs(train_attention=True)).step_kind == "autograd"
+    assert Replicas(specs()).step_kind == "fused"
