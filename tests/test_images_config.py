@@ -1,0 +1,43 @@
+"""Chapter 5's settings: value checks, the methods, and the bounds between settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from imbcl.engine.config import ConfigError
+from imbcl.images import config
+from imbcl.images.config import ImageDataConfig, SimCLRConfig
+
+
+def test_methods_and_names():
+    names = [m.name for m in config.make_methods("0.5,0.9", "0.5", "0.9")]
+    assert names == ["SimCLR", "prune 0.5", "prune 0.9", "random 0.5", "SDCLR 0.9", "balanced"]
+    assert [m.name for m in config.make_methods("0.5", "", "")] == [
+        "SimCLR",
+        "prune 0.5",
+        "balanced",
+    ]
+    with pytest.raises(ConfigError, match=r"^rates values must be < 1 \(got 1.0\)$"):
+        config.make_methods("0.5,1", "", "")
+    methods = config.make_methods("0.3,0.9", "0.7", "0.5")
+    assert config.method_rates(methods, "magnitude") == [0.3, 0.9]
+    assert config.method_rates(methods, "sdclr") == [0.5]
+
+
+def test_config_errors_are_clear():
+    with pytest.raises(
+        ConfigError, match=r"dataset must be one of 'digits', 'cifar10' \(got 'mnist'\)"
+    ):
+        ImageDataConfig(dataset="mnist")
+    with pytest.raises(ConfigError, match=r"k_shot must be <= n_probe = 3 \(got 5\)"):
+        ImageDataConfig(n_probe=3, k_shot=5)
+    with pytest.raises(ConfigError, match="prune must name parameters among"):
+        SimCLRConfig(prune="W,G1")
+    with pytest.raises(ConfigError, match=r"^prune names W more than once \(got 'W, E,W'\)$"):
+        SimCLRConfig(prune="W, E,W")
+    with pytest.raises(ConfigError, match=r"n_seeds must be >= 1 \(got 0\)"):
+        config.check_seeds(0)
+    with pytest.raises(ConfigError, match=r"first_seed must be >= 0 \(got -1\)"):
+        config.check_seeds(2, -1)
+    assert config.check_seeds(3, 2) == [2, 3, 4]
+    assert config.check_seeds("2") == [0, 1]  # papermill may pass a string

@@ -1,0 +1,98 @@
+"""Stacked replicas of every method: random streams, pruning masks, paired training, checks."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import torch
+
+from imbcl.engine.streams import Stream, generator
+from imbcl.images import analysis, training
+from imbcl.images.config import ImageDataConfig, Method, SimCLRConfig, make_methods
+from imbcl.images.datasets import load_cifar10, load_dataset
+from imbcl.images.encoder import init_params
+from tests.test_images_datasets import write_fake_cifar
+
+TINY = dict(d=8, m=8, proj=4, batch=16, record_every=1)
+DIGITS = ImageDataConfig(n_max=20, n_probe=10, n_test=5, k_shot=2, n_draws=2)
+
+
+def _experiment(methods, steps=4, warmup=0.5, seeds=(0, 1), data=DIGITS, **kw):
+    cfg = SimCLRConfig(steps=steps, warmup=warmup, **(TINY | kw))
+    return training.build(data, cfg, methods, list(seeds), load_dataset(data.dataset))
+
+
+def test_magnitude_masks_rank_jointly_across_tensors():
+    params = {"A": torch.tensor([[[1.0, -5.0], [0.1, 3.0]]]), "B": torch.tensor([[[-0.2, 4.0]]])}
+    masks = training.magnitude_masks(params, ("A", "B"), torch.tensor([0.5]))
+    assert torch.equal(masks["A"], torch.tensor([[[0.0, 1.0], [0.0, 1.0]]]))
+    assert torch.equal(masks["B"], torch.tensor([[[0.0, 1.0]]]))
+    rnd = training.random_masks(params, ("A", "B"), torch.tensor([0.5]), [0])
+    assert sum(int((m == 0).sum()) for m in rnd.values()) == 3
+
+
+def test_random_streams_are_distinct_and_deterministic():
+    def first_draws(seed):
+        return {
+            "init": init_params(seed, 8, 8, SimCLRConfig(**TINY))["E"].flatten()[:8],
+            "mask": torch.randn(8, generator=generator(seed, Stream.IMAGE_MASK)),
+            **{
+                f"step {t}": torch.randn(8, generator=training.step_generator(seed, t))
+                for t in (0, 1, 3, 11)
+            },
+        }
+
+    for seed in (0, 1, 7):
+        draws = first_draws(seed)
+        assert all(torch.equal(v, first_draws(seed)[k]) for k, v in draws.items())
+        unit = {k: v / v.norm() for k, v in draws.items()}  # init is scaled N(0, 1)
+        for a, b in itertools.combinations(unit, 2):
+            assert not torch.allclose(unit[a], unit[b], atol=1e-3), (seed, a, b)
+    # the random masks come from Stream.IMAGE_MASK: the same draw for the same seed
+    params = {"W": torch.randn(1, 4, 4)}
+    masks = [
+        training.random_masks(params, ("W",), torch.tensor([0.5]), [s])["W"] for s in (3, 3, 4)
+    ]
+    assert torch.equal(masks[0], masks[1]) and not torch.equal(masks[0], masks[2])
+
+
+def test_replicas_of_a_seed_are_paired_until_pruning():
+    methods = make_methods("0.5", "0.5", "0.5")  # SimCLR, prune, random, SDCLR, balanced
+    exp = training.train(_experiment(methods, steps=3, warmup=0.99))  # prune step 3: not reached
+    w = exp.params["W"].detach()
+    M = len(methods)
+    for s in range(2):
+        simclr = w[s * M]
+        assert torch.equal(simclr, w[s * M + 1]) and torch.equal(simclr, w[s * M + 2])
+        assert not torch.equal(simclr, w[s * M + 3])  # SDCLR's pruned branch changes training
+        assert not torch.equal(simclr, w[s * M + 4])  # balanced data
+    assert not torch.equal(w[0], w[M])  # different seeds
+
+
+def test_pruning_mask_is_kept_and_training_is_deterministic():
+    methods = [Method("simclr"), Method("magnitude", 0.75), Method("random", 0.75)]
+    a = training.train(_experiment(methods, steps=4, warmup=0.5))
+    b = training.train(_experiment(methods, steps=4, warmup=0.5))
+    for k in a.params:
+        assert torch.equal(a.params[k], b.params[k])
+    w = a.params["W"].detach()
+    zero = (w == 0).float().mean(dim=(1, 2))
+    assert zero[0] == 0 and zero[1] == 0.75 and zero[2] == 0.75
+    assert torch.equal(a.keep["W"][1] == 0, w[1] == 0)
+    assert not torch.equal(a.keep["W"][1], a.keep["W"][2])
+    losses = np.array(a.losses)
+    assert losses.shape == (4, 6) and np.isfinite(losses).all()
+
+
+def test_cifar_path_end_to_end_on_a_fake_folder(tmp_path):
+    write_fake_cifar(tmp_path)
+    data = ImageDataConfig(
+        dataset="cifar10", rho=2, n_max=4, n_probe=4, n_test=2, k_shot=1, n_draws=1
+    )
+    cfg = SimCLRConfig(steps=2, **(TINY | {"batch": 8}))
+    methods = [Method("simclr"), Method("sdclr", 0.5)]
+    exp = training.build(data, cfg, methods, [0], load_cifar10(root=tmp_path))
+    assert exp.pool.shape == (100, 3, 32, 32) and exp.params["E"].shape == (2, 48, 8)
+    res = analysis.evaluate(training.train(exp))
+    assert len(res) == 4 and np.isfinite(res[list(analysis.METRICS)].to_numpy()).all()
