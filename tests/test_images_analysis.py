@@ -10,7 +10,7 @@ from imbcl.images import analysis, training
 from imbcl.images.config import ImageDataConfig, Method, SimCLRConfig
 from imbcl.images.datasets import load_dataset
 
-TINY = dict(d=8, m=8, proj=4, batch=16, record_every=1)
+TINY = dict(d=8, m=8, proj=4, batch=16, record_every=1, sdclr_every=1)
 DIGITS = ImageDataConfig(n_max=20, n_probe=10, n_test=5, k_shot=2, n_draws=2)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from imbcl.engine.config import ConfigError
 from imbcl.images import config
-from imbcl.images.config import ImageDataConfig, SimCLRConfig
+from imbcl.images.config import ImageDataConfig, Method, SimCLRConfig
 
 
 def test_methods_and_names():
@@ -41,3 +41,45 @@ def test_config_errors_are_clear():
         config.check_seeds(2, -1)
     assert config.check_seeds(3, 2) == [2, 3, 4]
     assert config.check_seeds("2") == [0, 1]  # papermill may pass a string
+
+
+def test_group_must_leave_head_and_tail_apart():
+    assert ImageDataConfig(group=5).group == 5
+    message = (
+        r"^group must be <= 5, half the 10 classes of cifar10, so that the head and the tail "
+        r"do not overlap \(got 6\)$"
+    )
+    with pytest.raises(ConfigError, match=message):
+        ImageDataConfig(dataset="cifar10", group=6)
+
+
+def test_rho_must_leave_the_rarest_class_an_image():
+    assert ImageDataConfig(n_max=20, rho=20).rho == 20
+    message = (
+        r"^rho must be <= n_max = 20, so that the rarest class keeps n_max / rho >= 1 "
+        r"pre-training image \(got 50\)$"
+    )
+    with pytest.raises(ConfigError, match=message):
+        ImageDataConfig(n_max=20, rho=50)
+
+
+def test_schedule_must_let_every_method_act():
+    pruning = [Method("simclr"), Method("magnitude", 0.5)]
+    config.check_schedule(SimCLRConfig(steps=4, warmup=0.75), pruning)  # prunes at step 3
+    config.check_schedule(SimCLRConfig(steps=3, warmup=0.99), [Method("simclr")])
+    message = (
+        r"^warmup must put the prune step inside training: round\(warmup \* steps\) = 3 must "
+        r"be < steps = 3 \(got warmup=0.99\)$"
+    )
+    for kind in ("magnitude", "random"):
+        with pytest.raises(ConfigError, match=message):
+            config.check_schedule(SimCLRConfig(steps=3, warmup=0.99), [Method(kind, 0.5)])
+    sdclr = [Method("simclr"), Method("sdclr", 0.5)]
+    config.check_schedule(SimCLRConfig(steps=51, sdclr_every=50), sdclr)
+    message = (
+        r"^sdclr_every must be < steps = 50, so that SDCLR's branch mask is recomputed from "
+        r"trained weights at least once \(got 50\)$"
+    )
+    with pytest.raises(ConfigError, match=message):
+        config.check_schedule(SimCLRConfig(steps=50, sdclr_every=50), sdclr)
+    config.check_schedule(SimCLRConfig(steps=50, sdclr_every=50), pruning)

@@ -54,6 +54,7 @@ def test_load_digits_range():
     ds = datasets.load_digits()
     assert ds.images.shape == (1797, 1, 8, 8) and ds.images.dtype == np.float32
     assert ds.images.min() == 0.0 and ds.images.max() == 1.0 and ds.n_classes == 10
+    assert ds.n_classes == datasets.N_CLASSES["digits"]
     assert ds.images.shape[1:] == datasets.IMAGE_SHAPE["digits"]
 
 
@@ -67,6 +68,7 @@ def test_cifar_loader_reads_the_pickle_format(tmp_path):
         32,
     )
     assert train.classes[0] == "class0" and train.n_classes == 10
+    assert train.n_classes == datasets.N_CLASSES["cifar10"]
     with open(folder / "data_batch_2", "rb") as f:
         raw = pickle.load(f, encoding="bytes")
     # row-major layout: the first 1024 bytes of a row are the red channel

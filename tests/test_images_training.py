@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 import torch
 
+from imbcl.engine.config import ConfigError
 from imbcl.engine.streams import Stream, generator
 from imbcl.images import analysis, training
 from imbcl.images.config import ImageDataConfig, Method, SimCLRConfig, make_methods
@@ -14,7 +16,8 @@ from imbcl.images.datasets import load_cifar10, load_dataset
 from imbcl.images.encoder import init_params
 from tests.test_images_datasets import write_fake_cifar
 
-TINY = dict(d=8, m=8, proj=4, batch=16, record_every=1)
+#: A tiny encoder; the SDCLR branch mask is refreshed every step of these short runs.
+TINY = dict(d=8, m=8, proj=4, batch=16, record_every=1, sdclr_every=1)
 DIGITS = ImageDataConfig(n_max=20, n_probe=10, n_test=5, k_shot=2, n_draws=2)
 
 
@@ -57,10 +60,20 @@ def test_random_streams_are_distinct_and_deterministic():
     assert torch.equal(masks[0], masks[1]) and not torch.equal(masks[0], masks[2])
 
 
-def test_replicas_of_a_seed_are_paired_until_pruning():
+def test_replicas_of_a_seed_are_paired_until_pruning(monkeypatch):
+    """The weights just before the prune step (step 3 of 4): SimCLR, prune and random
+    replicas of a seed are equal; SDCLR and balanced are not."""
+    before_pruning = {}
+    prune_once = training._prune_once
+
+    def snapshot_then_prune(exp):
+        before_pruning["W"] = exp.params["W"].detach().clone()
+        prune_once(exp)
+
+    monkeypatch.setattr(training, "_prune_once", snapshot_then_prune)
     methods = make_methods("0.5", "0.5", "0.5")  # SimCLR, prune, random, SDCLR, balanced
-    exp = training.train(_experiment(methods, steps=3, warmup=0.99))  # prune step 3: not reached
-    w = exp.params["W"].detach()
+    training.train(_experiment(methods, steps=4, warmup=0.75))  # prune step 3
+    w = before_pruning["W"]
     M = len(methods)
     for s in range(2):
         simclr = w[s * M]
@@ -83,6 +96,19 @@ def test_pruning_mask_is_kept_and_training_is_deterministic():
     assert not torch.equal(a.keep["W"][1], a.keep["W"][2])
     losses = np.array(a.losses)
     assert losses.shape == (4, 6) and np.isfinite(losses).all()
+
+
+def test_build_checks_settings_against_methods_and_images():
+    with pytest.raises(ConfigError, match=r"^warmup must put the prune step inside training"):
+        _experiment([Method("simclr"), Method("random", 0.5)], steps=3, warmup=0.99)
+    with pytest.raises(ConfigError, match=r"^sdclr_every must be < steps = 3"):
+        _experiment([Method("simclr"), Method("sdclr", 0.5)], steps=3, sdclr_every=3)
+    too_many = DIGITS.replace(n_max=125, n_test=50)
+    with pytest.raises(ConfigError, match=r"^n_max must be <= 124, the fewest images of one"):
+        _experiment([Method("simclr")], data=too_many)
+    cifar = DIGITS.replace(dataset="cifar10")
+    with pytest.raises(ConfigError, match=r"^sets must hold 'cifar10' images \(got 'digits'\)$"):
+        training.build(cifar, SimCLRConfig(**TINY), [Method("simclr")], [0], load_dataset("digits"))
 
 
 def test_cifar_path_end_to_end_on_a_fake_folder(tmp_path):

@@ -1,6 +1,9 @@
-"""Chapter 5's settings: the long-tailed view of the data, the encoder and its training, and
-the methods compared. Every value is checked at construction
-(:class:`imbcl.engine.config.Validated`).
+"""Chapter 5's settings: the long-tailed view of the data, the encoder and its training, the
+methods compared, and the bounds between them.
+
+Every value is checked at construction (:class:`imbcl.engine.config.Validated`); bounds that
+need the methods are :func:`check_schedule`, bounds that need the loaded images are
+:func:`imbcl.images.splits.check_class_sizes` (both run by :func:`imbcl.images.training.build`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from dataclasses import dataclass
 
 from imbcl.engine.config import ConfigError, Validated, validated_field
 from imbcl.engine.params import check_count, parse_grid
-from imbcl.images.datasets import DATASETS
+from imbcl.images.datasets import DATASETS, N_CLASSES
 
 #: Parameters that pruning may target (their rows are what a mask zeroes).
 PRUNABLE = ("E", "WQ", "WK", "WV", "W")
@@ -32,6 +35,17 @@ class ImageDataConfig(Validated):
     def _check_joint(self) -> None:
         if self.k_shot > self.n_probe:
             raise ConfigError(f"k_shot must be <= n_probe = {self.n_probe} (got {self.k_shot})")
+        half = N_CLASSES[self.dataset] // 2
+        if self.group > half:
+            raise ConfigError(
+                f"group must be <= {half}, half the {N_CLASSES[self.dataset]} classes of "
+                f"{self.dataset}, so that the head and the tail do not overlap (got {self.group})"
+            )
+        if self.rho > self.n_max:
+            raise ConfigError(
+                f"rho must be <= n_max = {self.n_max}, so that the rarest class keeps "
+                f"n_max / rho >= 1 pre-training image (got {self.rho:g})"
+            )
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,27 @@ def make_methods(rates: str, random_rates: str, sdclr_rates: str) -> list[Method
 def method_rates(methods: Sequence[Method], kind: str) -> list[float]:
     """The rates of the methods of ``kind`` (e.g. 'magnitude', 'sdclr'), in order."""
     return [m.rate for m in methods if m.kind == kind]
+
+
+def check_schedule(cfg: SimCLRConfig, methods: Sequence[Method]) -> None:
+    """ConfigError unless the training schedule lets every method in ``methods`` act.
+
+    A pruning method (magnitude or random) prunes at step ``round(warmup * steps)``, which
+    must come before the last step, else it trains as plain SimCLR; SDCLR recomputes its
+    branch mask at steps 0, sdclr_every, 2 sdclr_every, ..., so ``sdclr_every < steps`` for
+    at least one recomputation from trained weights.
+    """
+    kinds = {m.kind for m in methods}
+    if kinds & {"magnitude", "random"} and cfg.prune_step >= cfg.steps:
+        raise ConfigError(
+            f"warmup must put the prune step inside training: round(warmup * steps) = "
+            f"{cfg.prune_step} must be < steps = {cfg.steps} (got warmup={cfg.warmup:g})"
+        )
+    if "sdclr" in kinds and cfg.sdclr_every >= cfg.steps:
+        raise ConfigError(
+            f"sdclr_every must be < steps = {cfg.steps}, so that SDCLR's branch mask is "
+            f"recomputed from trained weights at least once (got {cfg.sdclr_every})"
+        )
 
 
 def check_seeds(n_seeds, first_seed=0) -> list[int]:

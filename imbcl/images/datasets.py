@@ -36,6 +36,8 @@ CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = "test_batch"
 #: Image shape (C, H, W) per data set.
 IMAGE_SHAPE = {"digits": (1, 8, 8), "cifar10": (3, 32, 32)}
+#: Number of classes per data set (known before loading, so settings can be checked early).
+N_CLASSES = {"digits": 10, "cifar10": 10}
 
 
 @dataclass(frozen=True)

@@ -21,19 +21,21 @@ Optimisation is AdamW on the sum over replicas of their losses (replicas do not 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from imbcl.engine.config import ConfigError
 from imbcl.engine.loss import symmetric_info_nce
 from imbcl.engine.prune import magnitude_mask, random_mask
 from imbcl.engine.streams import Stream, generator
 from imbcl.images.augment import apply_augment, sample_augment
-from imbcl.images.config import ImageDataConfig, Method, SimCLRConfig
+from imbcl.images.config import ImageDataConfig, Method, SimCLRConfig, check_schedule
 from imbcl.images.datasets import ImageSet
 from imbcl.images.encoder import PATCH, init_params, project, represent, to_tokens, token_shape
-from imbcl.images.splits import Split, make_split
+from imbcl.images.splits import Split, check_class_sizes, make_split
 
 # ---------------------------------------------------------------------------------------------
 # Pruning masks on the encoder's parameters
@@ -120,6 +122,22 @@ class Experiment:
         return self.methods * len(self.seeds)
 
 
+def check_experiment(
+    data: ImageDataConfig,
+    cfg: SimCLRConfig,
+    methods: Sequence[Method],
+    sets: tuple[ImageSet, ImageSet | None],
+) -> None:
+    """The bounds between settings that need the methods or the loaded images (see
+    :func:`imbcl.images.config.check_schedule` and
+    :func:`imbcl.images.splits.check_class_sizes`); ConfigError naming the parameter."""
+    pool_set, test_set = sets
+    if pool_set.name != data.dataset:
+        raise ConfigError(f"sets must hold {data.dataset!r} images (got {pool_set.name!r})")
+    check_schedule(cfg, methods)
+    check_class_sizes(pool_set, test_set, data.n_max, data.n_probe, data.n_test)
+
+
 def build(
     data: ImageDataConfig,
     cfg: SimCLRConfig,
@@ -128,8 +146,10 @@ def build(
     sets: tuple[ImageSet, ImageSet | None],
     device: torch.device | str = "cpu",
 ) -> Experiment:
-    """Draw each seed's split of ``sets`` (from :func:`imbcl.images.datasets.load_dataset`) and
+    """Check the settings against each other and the images (:func:`check_experiment`), draw
+    each seed's split of ``sets`` (from :func:`imbcl.images.datasets.load_dataset`) and
     initialise all replicas."""
+    check_experiment(data, cfg, methods, sets)
     pool_set, test_set = sets
     test_labels = None if test_set is None else test_set.labels
     splits = [
