@@ -1,0 +1,187 @@
+"""Chapter 5's measurements: probe every replica, run one experiment, pair and tabulate.
+
+:func:`evaluate` gives one row per (rho, seed, method, probe) with overall, head and tail
+accuracy and the head - tail gap, in percent; :func:`run_experiment` is one (seed set, rho)
+experiment in one call; :func:`paired_deltas` subtracts SimCLR on the same seed, and the
+tables summarise over seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from imbcl.engine.metrics import mean_sd
+from imbcl.images.config import ImageDataConfig, Method, SimCLRConfig
+from imbcl.images.datasets import ImageSet
+from imbcl.images.probe import class_accuracy, features, fit_probe
+from imbcl.images.splits import Split, few_shot_draws
+from imbcl.images.training import Experiment, build, train
+
+#: The measured quantities of every row, in percent.
+METRICS = ("overall", "head", "tail", "gap")
+
+
+def _summaries(acc: np.ndarray, split: Split) -> dict:
+    """Overall, head, tail accuracy and head - tail gap (percent) from per-class acc (C,)."""
+    head, tail = acc[split.head].mean(), acc[split.tail].mean()
+    return {"overall": 100 * acc.mean(), "head": 100 * head, "tail": 100 * tail,
+            "gap": 100 * (head - tail)}  # fmt: skip
+
+
+def _probe_features(exp: Experiment):
+    """Frozen features and labels of each replica's probe images, (R, C*n_probe, m) and
+    (R, C*n_probe), and of its test images, (R, C*n_test, m) and (R, C*n_test)."""
+    seed_of = exp.replica_seed()
+    probe_idx = torch.as_tensor(np.stack([exp.splits[s].probe for s in seed_of]))
+    test_idx = torch.as_tensor(np.stack([exp.splits[s].test for s in seed_of]))
+    f_probe = features(exp, exp.pool[probe_idx.to(exp.device)])
+    f_test = features(exp, exp.test[test_idx.to(exp.device)])
+    y_probe = torch.as_tensor(exp.pool_labels[probe_idx.numpy()], device=exp.device)
+    y_test = torch.as_tensor(exp.test_labels[test_idx.numpy()], device=exp.device)
+    return f_probe, y_probe, f_test, y_test
+
+
+def _few_shot_accuracy(exp: Experiment, f_probe, y_probe, f_test, y_test) -> torch.Tensor:
+    """(R, n_draws, C) per-class test accuracy of probes fit on k_shot images per class, the
+    draws shared by the replicas of a seed."""
+    data, n_classes, n_rep = exp.data, len(exp.splits[0].order), exp.n_replicas
+    draws = [
+        few_shot_draws(exp.pool_labels[exp.splits[s].probe], data.k_shot, data.n_draws, seed)
+        for s, seed in enumerate(exp.seeds)
+    ]
+    pos = np.stack([draws[s] for s in exp.replica_seed()])
+    pos = torch.as_tensor(pos, device=exp.device)  # (R, D, C*k)
+    rows = torch.arange(n_rep, device=exp.device)[:, None, None]
+    x_few = f_probe[rows, pos].flatten(0, 1)  # (R*D, C*k, m)
+    y_few = y_probe[rows, pos].flatten(0, 1)
+    predict = fit_probe(x_few, y_few, n_classes)
+    f_rep = f_test.repeat_interleave(data.n_draws, dim=0)
+    y_rep = y_test.repeat_interleave(data.n_draws, dim=0)
+    acc = class_accuracy(predict(f_rep), y_rep, n_classes)
+    return acc.reshape(n_rep, data.n_draws, n_classes)
+
+
+def evaluate(exp: Experiment) -> pd.DataFrame:
+    """One row per (seed, method, probe) (and the run's rho): overall, head and tail accuracy
+    and the head - tail gap, in percent.
+
+    ``probe`` is 'few-shot' (k_shot labelled images per class, per-class accuracies averaged
+    over n_draws draws shared by the seed's methods) or 'full' (n_probe per class). Probes
+    read frozen f(X) and are scored on the seed's balanced held-out test images.
+    """
+    n_classes, seed_of = len(exp.splits[0].order), exp.replica_seed()
+    f_probe, y_probe, f_test, y_test = _probe_features(exp)
+    predict = fit_probe(f_probe, y_probe, n_classes)
+    accuracy = {  # probe -> (R, draws, C)
+        "full": class_accuracy(predict(f_test), y_test, n_classes)[:, None],
+        "few-shot": _few_shot_accuracy(exp, f_probe, y_probe, f_test, y_test),
+    }
+    records = []
+    for probe, acc in accuracy.items():
+        acc = acc.mean(dim=1).cpu().numpy()  # (R, C), averaged over draws
+        for r, method in enumerate(exp.replica_method()):
+            split = exp.splits[seed_of[r]]
+            records.append(
+                {"rho": exp.data.rho, "seed": split.seed, "method": method.name, "probe": probe}
+                | _summaries(acc[r], split)
+            )
+    return pd.DataFrame.from_records(records)
+
+
+def run_experiment(
+    data: ImageDataConfig,
+    cfg: SimCLRConfig,
+    methods: Sequence[Method],
+    seeds: Sequence[int],
+    sets: tuple[ImageSet, ImageSet | None],
+    device: torch.device | str = "cpu",
+) -> tuple[pd.DataFrame, Experiment]:
+    """One (seed set, rho) experiment: the rows of :func:`evaluate` for the untrained encoder
+    (method 'untrained': each seed's initial weights, probed as one replica per seed), then
+    for every method trained for ``cfg.steps`` steps; and the trained experiment (its loss
+    records).
+
+    Results depend on the seed set as a whole, not only on each seed: the linear probes of
+    all replicas are fit together (see :func:`imbcl.images.probe.fit_probe`).
+    """
+    initial = build(data, cfg, list(methods[:1]), list(seeds), sets, device)  # SimCLR, step 0
+    untrained = evaluate(initial).assign(method="untrained")
+    exp = train(build(data, cfg, list(methods), list(seeds), sets, device))
+    return pd.concat([untrained, evaluate(exp)], ignore_index=True), exp
+
+
+def _keys(frame: pd.DataFrame) -> list[str]:
+    """Columns that identify a row besides the method (rho, seed, probe)."""
+    return [c for c in frame.columns if c not in METRICS and c != "method"]
+
+
+def paired_deltas(results: pd.DataFrame, reference: str = "SimCLR") -> pd.DataFrame:
+    """Per (rho, seed, probe, method): each metric minus ``reference``'s on the same rho,
+    seed and probe (the same split, initialisation and mini-batches)."""
+    keys = _keys(results)
+    ref = results[results.method == reference].set_index(keys)[list(METRICS)]
+    others = results[results.method != reference].set_index(keys)
+    delta = others[list(METRICS)] - ref.reindex(others.index)
+    return delta.assign(method=others["method"]).reset_index()
+
+
+def _groups(frame: pd.DataFrame, order: list[str]):
+    """(key tuple, rows) per (rho, probe, method), methods in ``order``."""
+    outer = [c for c in _keys(frame) if c != "seed"]
+    for key, grp in frame.groupby(outer, sort=True):
+        for method in [m for m in order if m in set(grp.method)]:
+            yield (*key, method), grp[grp.method == method]
+
+
+def _improved(v: np.ndarray, metric: str) -> np.ndarray:
+    return (v < 0) if metric == "gap" else (v > 0)
+
+
+def _summary_table(frame: pd.DataFrame, order: list[str], cell) -> pd.DataFrame:
+    """Per (rho, probe, method): ``cell(metric, values over seeds)`` for each metric."""
+    rows = []
+    for key, grp in _groups(frame, order):
+        row = dict(zip([c for c in _keys(frame) if c != "seed"] + ["method"], key, strict=True))
+        for metric in METRICS:
+            row[metric] = cell(metric, grp[metric].to_numpy())
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return table.set_index([c for c in table.columns if c not in METRICS])
+
+
+def delta_table(deltas: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
+    """Per (rho, probe, method): 'mean ± sd (k/n)' of each metric's paired delta, with k the
+    seeds that improved (delta > 0; delta < 0 for the gap). Methods in ``order``."""
+    order = list(dict.fromkeys(deltas.method)) if order is None else order
+
+    def cell(metric, v):
+        k = int(_improved(v, metric).sum())
+        mean, sd = mean_sd(v)
+        return f"{mean:+.2f} ± {sd:.2f} ({k}/{len(v)})"
+
+    return _summary_table(deltas, order, cell)
+
+
+def accuracy_table(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Per (rho, probe, method): 'mean ± sd' over seeds of each metric (percent, unpaired)."""
+
+    def cell(metric, v):
+        mean, sd = mean_sd(v)
+        return f"{mean:.1f} ± {sd:.1f}"
+
+    return _summary_table(results, order, cell)
+
+
+def delta_values(deltas: pd.DataFrame, method: str, metric: str, **where) -> np.ndarray:
+    """The paired deltas of ``method`` on ``metric`` over seeds, rows filtered by ``where``
+    (e.g. probe='few-shot', rho=10); raises KeyError if none match."""
+    sel = deltas.method == method
+    for column, value in where.items():
+        sel &= deltas[column] == value
+    if not sel.any():
+        raise KeyError(f"no paired deltas for method={method!r}, {where}")
+    return deltas.loc[sel, metric].to_numpy()
