@@ -52,3 +52,11 @@ def test_claims_table_asserts_and_reports():
         check([good, bad])
     with pytest.raises(ValueError, match="op must be one of"):
         Claim("c", 1.0, "!=", 0.0)
+
+
+def test_best_per_feature_skips_silent_neurons():
+    values = np.array([[[0.2, 0.9], [0.5, 0.1], [3.0, 3.0]]])  # (1, m=3, K=2)
+    assert np.array_equal(mt.best_per_feature(values), [[3.0, 3.0]])
+    live = np.array([[True, True, False]])
+    assert np.array_equal(mt.best_per_feature(values, live), [[0.5, 0.9]])
+    assert np.array_equal(mt.best_per_feature(values, np.zeros((1, 3), bool)), [[0.0, 0.0]])

@@ -49,6 +49,17 @@ def neurons_per_feature(owner: np.ndarray, k: int) -> np.ndarray:
     return (owner[..., None] == np.arange(k)).sum(axis=-2)
 
 
+def best_per_feature(values: np.ndarray, live: np.ndarray | None = None) -> np.ndarray:
+    """(..., K) the best neuron's value for each feature: max over neurons i of ``values``
+    (..., m, K), over the ``live`` (..., m) neurons only when given (0 if none is live).
+
+    With ``values = |A|`` it is the best alignment max_i |A_ij| of feature j.
+    """
+    if live is not None:
+        values = np.where(live[..., None], values, 0.0)
+    return values.max(axis=-2)
+
+
 def feature_noise_ratio(align: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """(..., m) max_j |A_ij| / noise_i: how much of neuron i is feature rather than noise."""
     return np.abs(align).max(-1) / np.maximum(noise, 1e-12)
@@ -64,7 +75,7 @@ def onset_steps(steps: np.ndarray, align: np.ndarray, threshold: float = ONSET) 
 
     ``steps`` (T,), ``align`` (T, R, m, K).
     """
-    reached = np.abs(align).max(axis=2) >= threshold  # (T, R, K)
+    reached = best_per_feature(np.abs(align)) >= threshold  # (T, R, K)
     first = reached.argmax(axis=0)
     return np.where(reached.any(axis=0), steps[first].astype(float), np.nan)
 

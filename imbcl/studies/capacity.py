@@ -83,7 +83,7 @@ def final_measurements(hist: History, learned: float = LEARNED) -> pd.DataFrame:
     align, noise, minority = hist.align[-1], hist.noise[-1], hist.minority  # (R,m,K), (R,m)
     counts = metrics.neurons_per_feature(metrics.owners(align, noise), len(minority))
     npf_maj, npf_min = metrics.group_mean(counts.astype(float), minority)
-    best = np.abs(align).max(axis=1)  # (R, K)
+    best = metrics.best_per_feature(np.abs(align))  # (R, K)
     best_maj, best_min = metrics.group_mean(best, minority)
     return pd.DataFrame(
         {

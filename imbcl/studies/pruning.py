@@ -160,10 +160,9 @@ def purity_by_group(align: np.ndarray, noise: np.ndarray, minority: np.ndarray):
     feature basis removes a neuron's noise part entirely. ``align`` (R, m, K), ``noise``
     (R, m). Returns two (R,) arrays, (majority, minority) like ``metrics.group_mean``.
     """
-    live = metrics.alive(align, noise)[..., None]
     norm = metrics.weight_norm(align, noise)[..., None]
     cosine = np.abs(align) / np.maximum(norm, 1e-12)
-    best = np.where(live, cosine, 0.0).max(axis=-2)  # (R, K)
+    best = metrics.best_per_feature(cosine, metrics.alive(align, noise))  # (R, K)
     return metrics.group_mean(best, minority)
 
 

@@ -112,9 +112,8 @@ def feature_best_ratio(align: np.ndarray, noise: np.ndarray) -> np.ndarray:
     neuron-side ratio it is defined for every feature; it is below 1 when no neuron is
     specialised to j. ``align`` (..., m, K), ``noise`` (..., m).
     """
-    live = metrics.alive(align, noise)[..., None]
     ratio = np.abs(align) / np.maximum(noise, 1e-12)[..., None]
-    return np.where(live, ratio, 0.0).max(axis=-2)
+    return metrics.best_per_feature(ratio, metrics.alive(align, noise))
 
 
 def group_ratios(hist: History) -> dict[str, np.ndarray]:

@@ -35,7 +35,7 @@ STAGES = ("I", "II", "III")
 # ------------------------------------------------------------------ curves and rates
 def group_curves(hist: History) -> dict[str, np.ndarray]:
     """The three group curves, each (T, R), in alignment units (see the module docstring)."""
-    best = np.abs(hist.align).max(axis=2)  # (T, R, K)
+    best = metrics.best_per_feature(np.abs(hist.align))  # (T, R, K)
     maj, mnr = metrics.group_mean(best, hist.minority)
     return {"majority": maj, "minority": mnr, "noise": hist.noise.mean(axis=-1)}
 
