@@ -54,12 +54,26 @@ def test_tokens_carry_features_with_p_token():
     assert abs((coef[..., 0] > 0.5).float().mean().item() - 0.75) < 0.01
 
 
+def test_noise_directions_are_dense_in_the_complement_of_the_features():
+    cfg = DataConfig(n_corr=4)
+    dic = D.make_dictionary(cfg, seed=3)
+    u = dic.noise_dirs
+    assert torch.allclose(u.T @ u, torch.eye(4), atol=1e-5)
+    assert (dic.features.T @ u).abs().max() < 1e-5  # orthogonal to every feature
+    # spread over the dictionary's other columns: no column carries a whole direction
+    share = (dic.basis[:, cfg.k :].T @ u) ** 2  # (d - K, n_corr), each column sums to 1
+    assert torch.allclose(share.sum(0), torch.ones(4), atol=1e-5)
+    assert share.max() < 0.5
+
+
 def test_mask_views_are_complementary_and_scaled():
     x = torch.randn(10, 4, 64)
-    a, b = D.mask_views(x, generator(0, Stream.DATA))
-    assert torch.allclose(a + b, 2 * x)
-    both = (a != 0) & (b != 0)
-    assert not both.any()
-    # one mask per sample, shared by its tokens
-    keep = (a != 0).float()
-    assert torch.equal(keep[:, :1].expand_as(keep), keep)
+    for granularity in ("token", "sample"):
+        a, b = D.mask_views(x, generator(0, Stream.DATA), granularity)
+        assert torch.allclose(a + b, 2 * x)
+        assert not ((a != 0) & (b != 0)).any()
+    keep = (D.mask_views(x, generator(0, Stream.DATA), "sample")[0] != 0).float()
+    assert torch.equal(keep[:, :1].expand_as(keep), keep)  # one mask per sample
+    keep = (D.mask_views(x, generator(0, Stream.DATA), "token")[0] != 0).float()
+    assert not torch.equal(keep[:, :1].expand_as(keep), keep)  # tokens differ
+    assert abs(keep.mean().item() - 0.5) < 0.02

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from imbcl import ConfigError, PruneConfig, Replicas
+from imbcl import ConfigError, DataConfig, PruneConfig, Replicas
+from imbcl.engine import data as D
 from imbcl.engine import prune as P
 from tests.test_train import spec
 
@@ -76,3 +77,22 @@ def test_estimate_basis_recovers_sparse_directions():
     assert np.abs(q.T @ basis).max(axis=1).min() > 0.95
     with pytest.raises(ValueError, match="tokens must be"):
         P.estimate_basis(np.zeros((3, 8)), seed=0)
+
+
+def test_pruning_bases_know_what_they_should():
+    from imbcl.engine.prune import pruning_basis
+
+    cfg = DataConfig(d=16, k_maj=2, k_min=2, n_corr=3)
+    dics = [D.make_dictionary(cfg, s) for s in (0, 1)]
+    for kind in ("feature", "feature_random", "feature_noise"):
+        b = pruning_basis(kind, dics, [0, 1])
+        assert b.shape == (2, 16, 16)
+        assert torch.allclose(b[0].T @ b[0], torch.eye(16), atol=1e-5)
+        assert torch.allclose(b[0][:, :4], dics[0].features, atol=1e-6)  # features first
+    noise = pruning_basis("feature_noise", dics, [0, 1])
+    assert torch.allclose(noise[1][:, 4:7], dics[1].noise_dirs, atol=1e-6)
+    rand = pruning_basis("feature_random", dics, [0, 1])
+    assert not torch.allclose(rand[0][:, 4:], dics[0].basis[:, 4:], atol=1e-2)
+    assert pruning_basis("coordinate", dics, [0, 1]) is None
+    with pytest.raises(ConfigError, match="basis must be given"):
+        pruning_basis("estimated", dics, [0, 1])

@@ -26,5 +26,5 @@ def joined_views(state: ReplicaState, idx: range, ws: Workspace | None = None) -
         if out is None:
             shape = (len(idx), 2 * x.shape[0], *x.shape[1:])
             out = x.new_empty(shape) if ws is None else ws.get("x", shape, x)
-        torch.cat(data.mask_views(x, g), out=out[i])
+        torch.cat(data.mask_views(x, g, s.data.mask), out=out[i])
     return out

@@ -12,6 +12,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Masking granularities of the two views (see :func:`imbcl.engine.data.mask_views`).
+MASKS = ("token", "sample")
+#: Bases in which pruning ranks coefficients (see :func:`imbcl.engine.prune.pruning_basis`).
+BASES = ("coordinate", "feature", "feature_random", "feature_noise", "estimated")
+
 
 class ConfigError(ValueError):
     """A configuration value is outside its allowed range or of the wrong type."""
@@ -111,6 +116,11 @@ class DataConfig(Validated):
     )
     n_corr: int = validated_field(4, lo=0, doc="number of fixed correlated-noise directions")
     sigma_corr: float = validated_field(0.15, lo=0, doc="std of each correlated-noise amplitude")
+    mask: str = validated_field(
+        "token",
+        choices=MASKS,
+        doc="masking granularity: a coordinate mask per token, or one per sample for all tokens",
+    )
 
     @property
     def k(self) -> int:
@@ -168,9 +178,7 @@ class PruneConfig(Validated):
     rate: float = validated_field(
         0.5, lo=0, hi=1, hi_open=True, doc="fraction of coefficients zeroed"
     )
-    basis: str = validated_field(
-        "coordinate", choices=("coordinate", "feature", "estimated"), doc="basis of coefficients"
-    )
+    basis: str = validated_field("coordinate", choices=BASES, doc="basis of coefficients")
     scope: str = validated_field(
         "global", choices=("global", "neuron"), doc="rank within replica or row"
     )

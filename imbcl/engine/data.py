@@ -12,41 +12,49 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from imbcl.engine.config import DataConfig
+from imbcl.engine.config import MASKS, DataConfig
 from imbcl.engine.streams import Stream, generator
 
 
 @dataclass(frozen=True)
 class Dictionary:
-    """An orthonormal basis ``basis`` (d, d) whose first K columns are the features.
+    """An orthonormal basis ``basis`` (d, d) whose first K columns are the features, and the
+    correlated-noise directions ``noise_dirs`` (d, n_corr), orthonormal and orthogonal to every
+    feature.
 
-    ``features`` (d, K): columns M_j, majority first. ``noise_dirs`` (d, n_corr): the fixed
-    correlated-noise directions, orthogonal to every feature.
+    ``features`` (d, K): columns M_j, majority first. The noise directions are random
+    orthonormal combinations of the basis's other d - K columns, so they are dense in them: no
+    column of ``basis`` beyond the features singles out a noise direction.
     """
 
     basis: torch.Tensor
+    noise_dirs: torch.Tensor
     k: int
-    n_corr: int
 
     @property
     def features(self) -> torch.Tensor:
         return self.basis[:, : self.k]
 
-    @property
-    def noise_dirs(self) -> torch.Tensor:
-        return self.basis[:, self.k : self.k + self.n_corr]
+
+def random_orthonormal(rows: int, cols: int, g: torch.Generator) -> torch.Tensor:
+    """(rows, cols) float64 orthonormal columns, uniformly random (QR of a Gaussian matrix with
+    the signs of R's diagonal fixed); ``cols <= rows``."""
+    q, r = torch.linalg.qr(torch.randn(rows, cols, generator=g, dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r))
 
 
 def make_dictionary(cfg: DataConfig, seed: int, device: torch.device | str = "cpu") -> Dictionary:
-    """A random orthogonal basis from run ``seed`` (QR of a Gaussian matrix, signs fixed).
+    """A random orthogonal basis and noise directions from run ``seed`` (stream DICTIONARY).
 
-    The features are dense in coordinates, as coordinate masking requires.
+    The features are dense in coordinates, as coordinate masking requires; the noise
+    directions are dense in the complement of the features (see :class:`Dictionary`).
     """
     g = generator(seed, Stream.DICTIONARY)
-    gauss = torch.randn(cfg.d, cfg.d, generator=g, dtype=torch.float64)
-    q, r = torch.linalg.qr(gauss)
-    q = q * torch.sign(torch.diagonal(r))
-    return Dictionary(q.to(device=device, dtype=torch.float32), cfg.k, cfg.n_corr)
+    basis = random_orthonormal(cfg.d, cfg.d, g)
+    mix = random_orthonormal(cfg.d - cfg.k, cfg.n_corr, g)  # (d - K, n_corr)
+    noise_dirs = basis[:, cfg.k :] @ mix
+    f32 = {"device": device, "dtype": torch.float32}
+    return Dictionary(basis.to(**f32), noise_dirs.to(**f32), cfg.k)
 
 
 def feature_probs(cfg: DataConfig) -> torch.Tensor:
@@ -104,12 +112,19 @@ def sample_batch(
     return sample_tokens(cfg, dictionary, z, g), z
 
 
-def mask_views(x: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_views(
+    x: torch.Tensor, g: torch.Generator, granularity: str = "token"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Two complementary coordinate-masked views ``2 D x`` and ``2 (1 - D) x``.
 
-    ``x`` is (..., n, L, d); ``D`` is one Bernoulli(1/2) mask over the d coordinates per
-    sample, shared by the sample's tokens. The factor 2 keeps each view unbiased for x.
+    ``x`` is (..., n, L, d); ``D`` is a Bernoulli(1/2) mask over coordinates: with
+    ``granularity="token"`` every entry of the sample's L x d array is kept independently (the
+    mask of Wen & Li, 2021, applied to the whole sequence as one data vector); with
+    ``"sample"`` one mask over the d coordinates is shared by the sample's L tokens. The
+    factor 2 keeps each view unbiased for x.
     """
-    shape = (*x.shape[:-2], 1, x.shape[-1])
+    if granularity not in MASKS:
+        raise ValueError(f"granularity must be one of {MASKS} (got {granularity!r})")
+    shape = x.shape if granularity == "token" else (*x.shape[:-2], 1, x.shape[-1])
     keep = torch.randint(0, 2, shape, generator=g, device=x.device).to(x.dtype)
     return 2 * keep * x, 2 * (1 - keep) * x

@@ -2,15 +2,26 @@
 
 A neuron's weight w (a row of W) is written in a basis B (d, d, columns b_k) as w = B c, so
 the coefficient rows are C = W B^{-T}. Pruning zeroes a fraction of C and maps back:
-W <- (C * mask) B^T. The coordinate basis is B = I.
+W <- (C * mask) B^T. The coordinate basis is B = I. The bases (:func:`pruning_basis`) differ in
+what they know of the data model: ``coordinate`` nothing; ``feature`` the dictionary (the
+features and the dictionary's own complement columns, which single out no noise direction);
+``feature_random`` the features, completed by a random orthonormal complement (a control:
+it should do what ``feature`` does); ``feature_noise`` the features and the correlated-noise
+directions, completed at random (an oracle that also knows the noise); ``estimated`` whatever
+a basis estimated from unlabelled data recovers (:func:`estimate_basis`).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from imbcl.engine.config import ConfigError
+from imbcl.engine.data import Dictionary
+from imbcl.engine.streams import Stream, generator
 
 
 def n_pruned(numel: int, rate: float) -> int:
@@ -62,6 +73,52 @@ def to_coefficients(w: torch.Tensor, basis_inv_t: torch.Tensor | None) -> torch.
 def from_coefficients(coef: torch.Tensor, basis_t: torch.Tensor | None) -> torch.Tensor:
     """W = C B^T; ``basis_t`` (R, d, d) is B^T, None for the coordinate basis."""
     return coef if basis_t is None else coef @ basis_t
+
+
+def completed_basis(columns: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """(d, d) float64: the orthonormal ``columns`` (d, k), then a uniformly random orthonormal
+    basis of their orthogonal complement (d - k columns) drawn from ``g``."""
+    d, k = columns.shape
+    cols = columns.to(torch.float64)
+    gauss = torch.randn(d, d - k, generator=g, dtype=torch.float64)
+    gauss -= cols @ (cols.T @ gauss)
+    q, r = torch.linalg.qr(gauss)
+    return torch.cat([cols, q * torch.sign(torch.diagonal(r))], dim=1)
+
+
+def pruning_basis(
+    kind: str,
+    dictionaries: Sequence[Dictionary],
+    seeds: Sequence[int],
+    estimated=None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor | None:
+    """(R, d, d) float32 basis B per replica for pruning basis ``kind`` (None: coordinates).
+
+    ``dictionaries`` and ``seeds`` are the replicas'; random completions come from stream
+    COMPLEMENT of each seed. ``estimated`` (R, d, d) is required for ``kind="estimated"``.
+    """
+    if kind == "coordinate":
+        return None
+    r, d = len(dictionaries), dictionaries[0].basis.shape[0]
+    if kind == "estimated":
+        if estimated is None:
+            raise ConfigError("basis must be given (R, d, d) when the pruning basis is 'estimated'")
+        b = torch.as_tensor(estimated, dtype=torch.float32, device=device)
+        if b.shape != (r, d, d):
+            raise ConfigError(f"basis must have shape {(r, d, d)} (got {tuple(b.shape)})")
+        return b
+    if kind == "feature":
+        return torch.stack([dc.basis for dc in dictionaries]).to(device)
+    if kind not in ("feature_random", "feature_noise"):
+        raise ConfigError(f"unknown pruning basis {kind!r}")
+    out = []
+    for dc, seed in zip(dictionaries, seeds, strict=True):
+        cols = (
+            dc.features if kind == "feature_random" else torch.cat([dc.features, dc.noise_dirs], 1)
+        )
+        out.append(completed_basis(cols.cpu(), generator(seed, Stream.COMPLEMENT)))
+    return torch.stack(out).to(device=device, dtype=torch.float32)
 
 
 def estimate_basis(tokens: np.ndarray, seed: int, max_iter: int = 400) -> np.ndarray:

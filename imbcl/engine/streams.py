@@ -24,6 +24,7 @@ class Stream(IntEnum):
     PRUNE = 4  # random pruning masks
     IMAGE_SPLIT = 5  # Chapter 5: which images pre-train, probe and test
     ICA = 6  # unlabelled tokens that the estimated (ICA) basis is fit on
+    COMPLEMENT = 7  # random completions of a partial basis (pruning controls)
     IMAGE_INIT = 10  # Chapter 5: initial encoder weights
     FEW_SHOT = 11  # Chapter 5: few-shot probe draws
     IMAGE_MASK = 12  # Chapter 5: random pruning masks

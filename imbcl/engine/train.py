@@ -142,24 +142,16 @@ class Replicas(ReplicaState):
     def prune(self, cfg: PruneConfig, basis: torch.Tensor | None = None) -> torch.Tensor:
         """Zero a fraction ``cfg.rate`` of each replica's neuron-weight coefficients.
 
-        ``basis`` (R, d, d) gives the columns b_k for ``cfg.basis == "estimated"``; the feature
-        basis is each replica's dictionary (an oracle); coordinates need none. With
-        ``keep_mask`` the mask is re-applied after every later step. Returns the mask.
+        The basis is :func:`imbcl.engine.prune.pruning_basis` of ``cfg.basis``; ``basis``
+        (R, d, d) gives the columns b_k when it is "estimated". With ``keep_mask`` the mask is
+        re-applied after every later step. Returns the mask.
         """
         if not isinstance(cfg, PruneConfig):
             raise ConfigError(f"cfg must be a PruneConfig (got {type(cfg).__name__})")
-        R, d = self.n_replicas, self.d
-        if cfg.basis == "coordinate":
-            bt = bit = None
-        else:
-            if cfg.basis == "feature":
-                b = torch.stack([dc.basis for dc in self.dictionaries])
-            elif basis is None:
-                raise ConfigError("basis must be given (R, d, d) when cfg.basis == 'estimated'")
-            else:
-                b = torch.as_tensor(basis, dtype=torch.float32, device=self.device)
-                if b.shape != (R, d, d):
-                    raise ConfigError(f"basis must have shape {(R, d, d)} (got {tuple(b.shape)})")
+        seeds = [s.seed for s in self.specs]
+        b = prune.pruning_basis(cfg.basis, self.dictionaries, seeds, basis, self.device)
+        bt = bit = None
+        if b is not None:
             bt, bit = b.transpose(1, 2), torch.linalg.inv(b).transpose(1, 2)
         coef = prune.to_coefficients(self.params["W"], bit)
         if cfg.mode == "magnitude":
