@@ -27,8 +27,8 @@ from imbcl.report.registry import ClaimSpec
 from imbcl.report.verdicts import (
     LEVEL,
     Verdict,
-    claims_table,
     estimate_text,
+    require_same_ids,
     seeds_text,
     threshold_text,
 )
@@ -86,7 +86,7 @@ def scorecard(
     claimed side), outcome, anchor and href (see :func:`href`). ``verdicts`` maps each id to
     its Verdict and must cover exactly ``specs``."""
     specs = tuple(specs)
-    claims_table(specs, verdicts)  # validates that verdicts cover exactly the claims
+    require_same_ids(specs, verdicts, "verdicts")
     return pd.DataFrame(
         [
             {

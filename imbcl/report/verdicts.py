@@ -108,11 +108,15 @@ def evaluate_all(specs: Iterable[ClaimSpec], values: Mapping[str, object]) -> di
     """{id: :func:`evaluate`} for every claim in ``specs``; ``values`` maps each id to its
     per-seed values, and must name exactly those ids."""
     specs = tuple(specs)
-    _same_ids(specs, values, "values")
+    require_same_ids(specs, values, "values")
     return {s.id: evaluate(s, values[s.id]) for s in specs}
 
 
-def _same_ids(specs: tuple[ClaimSpec, ...], mapping: Mapping[str, object], what: str) -> None:
+def require_same_ids(
+    specs: tuple[ClaimSpec, ...], mapping: Mapping[str, object], what: str
+) -> None:
+    """Raise KeyError unless ``mapping`` has exactly the ids of ``specs``, and ValueError if a
+    Verdict in it is filed under another id; ``what`` names the mapping in the message."""
     ids = [s.id for s in specs]
     missing = [i for i in ids if i not in mapping]
     extra = [i for i in mapping if i not in ids]
@@ -146,7 +150,7 @@ def claims_table(specs: Iterable[ClaimSpec], verdicts: Mapping[str, Verdict]) ->
     on the claimed side, sign-test p, outcome, status. ``verdicts`` maps id to Verdict and
     must cover exactly ``specs``."""
     specs = tuple(specs)
-    _same_ids(specs, verdicts, "verdicts")
+    require_same_ids(specs, verdicts, "verdicts")
     rows = []
     for s in specs:
         v = verdicts[s.id]
@@ -199,7 +203,7 @@ def verdict_lines(specs: Iterable[ClaimSpec], verdicts: Mapping[str, Verdict]) -
     numbers. An inconclusive claim reads 'not asserted': its outcome may differ between
     machines, which is why it is not asserted."""
     specs = tuple(specs)
-    _same_ids(specs, verdicts, "verdicts")
+    require_same_ids(specs, verdicts, "verdicts")
     return "\n".join(
         f"{s.id}: {verdicts[s.id].outcome if s.asserted else 'not asserted'}" for s in specs
     )
