@@ -96,6 +96,24 @@ def test_divergence_warns_with_advice():
         train([spec(0, lr=1e6)], progress=False)
 
 
+def test_divergence_can_fail_the_run_naming_the_seed():
+    from imbcl.engine.train import DivergenceError
+
+    reps = Replicas([spec(0), spec(7, lr=1e6)])
+    with pytest.raises(DivergenceError, match=r"replicas \[1\] \(seeds \[7\]\)"):
+        reps.run(progress=False, divergence="raise")
+    with pytest.raises(ConfigError, match="divergence must be one of"):
+        reps.run(1, divergence="ignore")
+
+
+def test_history_to_arrays_round_trip():
+    hist, _ = train([spec(0), spec(1)], progress=False)
+    back = History.from_arrays(*hist.to_arrays())
+    assert back.specs == hist.specs
+    for name in History.ARRAYS:
+        assert np.array_equal(getattr(back, name), getattr(hist, name), equal_nan=True)
+
+
 def test_history_save_load_roundtrip(tmp_path):
     hist, _ = train([spec(0), spec(1)], progress=False)
     path = hist.save(tmp_path / "sub" / "h.npz")

@@ -79,24 +79,29 @@ class History:
             self.specs,
         )
 
+    #: The array fields, in the order of the constructor.
+    ARRAYS = ("steps", "align", "noise", "bias", "loss", "minority")
+
+    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The record as named arrays plus JSON metadata (the specs), e.g. for a results store."""
+        arrays = {name: getattr(self, name) for name in self.ARRAYS}
+        return arrays, {"specs": [s.to_dict() for s in self.specs]}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, meta: dict) -> History:
+        """The inverse of :meth:`to_arrays`; arrays may be read-only (memory-mapped)."""
+        specs = [RunSpec.from_dict(d) for d in meta["specs"]]
+        return cls(*(arrays[name] for name in cls.ARRAYS), specs)
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write to ``path`` (.npz) atomically: a temporary file in the same folder, renamed."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        specs = json.dumps([s.to_dict() for s in self.specs])
+        arrays, meta = self.to_arrays()
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.npz")
         os.close(fd)
         try:
-            np.savez_compressed(
-                tmp,
-                steps=self.steps,
-                align=self.align,
-                noise=self.noise,
-                bias=self.bias,
-                loss=self.loss,
-                minority=self.minority,
-                specs=np.array(specs),
-            )
+            np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -106,7 +111,4 @@ class History:
     @classmethod
     def load(cls, path: str | os.PathLike) -> History:
         with np.load(Path(path)) as f:
-            specs = [RunSpec.from_dict(d) for d in json.loads(str(f["specs"]))]
-            return cls(
-                f["steps"], f["align"], f["noise"], f["bias"], f["loss"], f["minority"], specs
-            )
+            return cls.from_arrays({k: f[k] for k in cls.ARRAYS}, json.loads(str(f["meta"])))

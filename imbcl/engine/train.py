@@ -30,6 +30,14 @@ from imbcl.engine.steps import make_step, step_kind
 from imbcl.engine.streams import Stream, generator
 
 
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss (raised by ``Replicas.run(..., divergence="raise")``)."""
+
+
+#: What :meth:`Replicas.run` does when a replica's loss becomes non-finite.
+DIVERGENCE = ("warn", "raise")
+
+
 def _progress_default() -> bool:
     return os.environ.get("IMBCL_PROGRESS", "1") not in {"0", "false", "False"}
 
@@ -53,12 +61,19 @@ class Replicas(ReplicaState):
         self.step_kind = step_kind(step, self)
 
     # --------------------------------------------------------------- training
-    def run(self, steps: int | None = None, progress: bool | None = None) -> History:
+    def run(
+        self, steps: int | None = None, progress: bool | None = None, divergence: str = "warn"
+    ) -> History:
         """Train every replica for ``steps`` SGD steps (default: the specs' ``train.steps``).
 
         Returns the History of this segment: a record before the first step when training
-        starts from step 0, then every ``record_every`` steps and at the last step.
+        starts from step 0, then every ``record_every`` steps and at the last step. A replica
+        whose loss becomes non-finite triggers a RuntimeWarning, or a :class:`DivergenceError`
+        naming its seed with ``divergence="raise"`` (what a sweep wants: a failed run, not a
+        silent NaN).
         """
+        if divergence not in DIVERGENCE:
+            raise ConfigError(f"divergence must be one of {DIVERGENCE} (got {divergence!r})")
         if steps is None:
             counts = {s.train.steps for s in self.specs}
             if len(counts) > 1:
@@ -81,12 +96,12 @@ class Replicas(ReplicaState):
             leave=False,
         )
         for lo in range(0, self.n_replicas, self.chunk):
-            self._run_chunk(slice(lo, lo + self.chunk), start, end, rec, bar)
+            self._run_chunk(slice(lo, lo + self.chunk), start, end, rec, bar, divergence)
         bar.close()
         self.step = end
         return rec.history(self)
 
-    def _run_chunk(self, sl: slice, start: int, end: int, rec: Recorder, bar) -> None:
+    def _run_chunk(self, sl: slice, start: int, end: int, rec: Recorder, bar, divergence) -> None:
         idx = range(self.n_replicas)[sl]
         p = {k: v[sl].clone() for k, v in self.params.items()}
         slot, loss_sum, loss_n = 0, 0.0, 0
@@ -103,14 +118,15 @@ class Replicas(ReplicaState):
             bar.update(1)
         for k in self.params:
             self.params[k][sl] = p[k]
-        bad = rec.diverged(sl, start)
-        if bad.size:
-            warnings.warn(
-                f"training diverged (non-finite loss) for replicas "
-                f"{[idx[i] for i in bad]}: lower train.lr or raise train.tau",
-                RuntimeWarning,
-                stacklevel=3,
+        bad = [idx[i] for i in rec.diverged(sl, start)]
+        if bad:
+            message = (
+                f"training diverged (non-finite loss) for replicas {bad} (seeds "
+                f"{[self.specs[r].seed for r in bad]}): lower train.lr or raise train.tau"
             )
+            if divergence == "raise":
+                raise DivergenceError(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     # ----------------------------------------------------------- evaluation
     def sample(self, n: int, stream: int = Stream.PROBE, probs=None, replicas=None):
