@@ -45,9 +45,11 @@ SPECS = (
     ),
 )
 VERDICTS = {
-    "ch1.onset-order": Verdict("ch1.onset-order", 8, 0, 12.5, 8.25, 16.0, 8, 1 / 256, "holds"),
-    "ch1.cliff": Verdict("ch1.cliff", 10, 2, 0.1, -math.inf, 0.4, 6, 0.38, "undecided"),
-    "ch2.width": Verdict("ch2.width", 6, 0, 0.01, -0.2, 0.3, 6, 1.0, "holds"),
+    "ch1.onset-order": Verdict(
+        "ch1.onset-order", 8, 0, 12.5, 8.25, 16.0, 8, 1 / 256, "holds", True
+    ),
+    "ch1.cliff": Verdict("ch1.cliff", 10, 2, 0.1, -math.inf, 0.4, 6, 0.38, "undecided", False),
+    "ch2.width": Verdict("ch2.width", 6, 0, 0.01, -0.2, 0.3, 6, 1.0, "holds", True),
 }
 
 

@@ -203,8 +203,33 @@ def test_check_names_every_asserted_claim_that_does_not_hold():
     specs, verdicts = _chapter()
     specs = specs[:2] + (spec(id="ch1.fragile", status="reproduced"),)
     verdicts["ch1.gap"] = dataclasses.replace(verdicts["ch1.gap"], outcome="fails")
-    with pytest.raises(AssertionError, match=r"2 asserted .*: ch1.gap \(fails\), ch1.fragile"):
+    with pytest.raises(
+        AssertionError, match=r"2 asserted .*: ch1.gap \(fails, must be holds\), ch1.fragile"
+    ):
         V.check(specs, verdicts)
+
+
+def test_a_claim_not_reproduced_must_fail_and_profiles_choose_what_is_asserted():
+    specs, verdicts = _chapter()
+    refuted = (spec(id="ch1.gap", status="not reproduced"),)
+    with pytest.raises(AssertionError, match=r"ch1.gap \(holds, must be fails\)"):
+        V.check(refuted, {"ch1.gap": verdicts["ch1.gap"]})
+    failing = {"ch1.gap": dataclasses.replace(verdicts["ch1.gap"], outcome="fails")}
+    V.check(refuted, failing)  # the paper's statement fails, as registered
+    full_only = (spec(id="ch1.gap", status="reproduced", profiles=("full",)),)
+    V.check(full_only, failing, profile="small")  # not asserted in the small profile
+    assert V.verdict_lines(full_only, failing, "small") == "ch1.gap: not asserted"
+    with pytest.raises(AssertionError):
+        V.check(full_only, failing, profile="full")
+
+
+def test_stable_means_no_single_seed_decides():
+    claim = spec(id="ch1.gap", direction=">", threshold=0.0)
+    steady = V.evaluate(claim, [1.0, 1.1, 0.9, 1.05, 0.95, 1.02, 0.98, 1.01])
+    assert steady.outcome == "holds" and steady.stable
+    # a mean barely clear of the threshold: leaving out one seed changes the outcome
+    carried = V.evaluate(claim, [0.12, 0.1, 0.15, -0.05, 0.2, 0.02, 0.18, 0.08, 0.01])
+    assert carried.outcome == "holds" and not carried.stable
 
 
 def test_verdicts_must_match_the_claims():

@@ -19,6 +19,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 CHAPTERS = ("ch1", "ch2", "ch3", "ch4", "ch5")
+#: Profiles in which a claim can be asserted: the book's and the test suite's.
+PROFILES = ("full", "small")
+#: The outcome an asserted claim must have, by status (inconclusive claims are not asserted).
+EXPECTED = {
+    "reproduced": "holds",
+    "reproduced in a stated regime": "holds",
+    "not reproduced": "fails",
+}
 #: ">": the mean exceeds the threshold; "<": it is below; "within": |mean| < threshold.
 DIRECTIONS = (">", "<", "within")
 STATUSES = ("reproduced", "reproduced in a stated regime", "not reproduced", "inconclusive")
@@ -40,6 +48,11 @@ class ClaimSpec:
     threshold: the mean over seeds must be > threshold, < threshold, or within (-threshold,
     threshold) ("within", threshold > 0). regime: where the claim is asserted. status: one of
     :data:`STATUSES`. min_seeds: the fewest finite per-seed values it may be evaluated on.
+    profiles: where the claim is asserted ("full", the book; "small", the test suite), each
+    checked by the perturbation suite. mask_dependent: whether its outcome changes with the
+    masking granularity (one mask per sample instead of per token), as measured by the
+    perturbation suite (``make robustness``), which fails if this label is wrong; None when
+    not measured.
     """
 
     id: str
@@ -53,8 +66,12 @@ class ClaimSpec:
     regime: str
     status: str
     min_seeds: int = MIN_SEEDS
+    profiles: tuple[str, ...] = ("full",)
+    mask_dependent: bool | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.profiles, list):  # from JSON
+            object.__setattr__(self, "profiles", tuple(self.profiles))
         problems = list(_problems(self))
         if problems:
             raise ValueError(f"claim {self.id!r}: " + "; ".join(problems))
@@ -63,6 +80,16 @@ class ClaimSpec:
     def asserted(self) -> bool:
         """Whether the build fails when the claim does not hold (status not inconclusive)."""
         return self.status != "inconclusive"
+
+    @property
+    def expected(self) -> str | None:
+        """The outcome the build requires: "holds" for a reproduced claim, "fails" for one
+        that is not reproduced (the paper's statement fails robustly), None if inconclusive."""
+        return EXPECTED.get(self.status)
+
+    def asserted_in(self, profile: str) -> bool:
+        """Whether the claim is asserted when the chapter runs in ``profile``."""
+        return self.asserted and profile in self.profiles
 
 
 def _problems(spec: ClaimSpec):
@@ -87,6 +114,10 @@ def _problems(spec: ClaimSpec):
         yield f"a 'within' claim needs a threshold > 0 (got {spec.threshold!r})"
     if spec.status not in STATUSES:
         yield f"status must be one of {STATUSES} (got {spec.status!r})"
+    if not spec.profiles or any(p not in PROFILES for p in spec.profiles):
+        yield f"profiles must be a non-empty subset of {PROFILES} (got {spec.profiles!r})"
+    if spec.mask_dependent not in (None, True, False):
+        yield f"mask_dependent must be True, False or None (got {spec.mask_dependent!r})"
     if not isinstance(spec.min_seeds, int) or spec.min_seeds < MIN_SEEDS:
         yield f"min_seeds must be an integer >= {MIN_SEEDS} (got {spec.min_seeds!r})"
 

@@ -4,9 +4,10 @@ The decision rule is fixed for every claim: the 95 % studentized bootstrap inter
 mean over seeds (:func:`imbcl.report.stats.bootstrap_ci`) must lie entirely beyond the
 threshold: above it for ">", below it for "<", inside (-threshold, threshold) for "within".
 The outcome is "holds" when it does, "fails" when the interval lies entirely on the other
-side, and "undecided" otherwise. Alongside, each verdict reports the exact sign test and how
-many seeds fall on the claimed side. :func:`check` prints a chapter's claims and fails on every
-asserted claim that does not hold.
+side, and "undecided" otherwise. Alongside, each verdict reports the exact sign test, how
+many seeds fall on the claimed side, and whether the outcome survives leaving out any one
+seed (``stable``). :func:`check` prints a chapter's claims and fails on every claim asserted
+in the profile whose outcome is not the one its status requires.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class Verdict:
     the mean over seeds and its 95 % CI, in the claim statistic's units. k: seeds on the
     claimed side of the threshold (|value| < threshold for "within"). sign_p: exact sign test,
     one-sided in the claim's direction against the threshold (two-sided about 0 for
-    "within"). outcome: one of :data:`OUTCOMES`.
+    "within"). outcome: one of :data:`OUTCOMES`. stable: the outcome is the same with any one
+    seed left out (a jackknife over seeds), so no single seed decides it.
     """
 
     id: str
@@ -48,6 +50,7 @@ class Verdict:
     k: int
     sign_p: float
     outcome: str
+    stable: bool
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -90,6 +93,7 @@ def evaluate(spec: ClaimSpec, values) -> Verdict:
             f"finite); the claim rests on at least {spec.min_seeds} seeds"
         )
     lo, hi = bootstrap_ci(finite, level=LEVEL, name=spec.id)
+    outcome = decide(spec.direction, spec.threshold, lo, hi)
     k, p = _claimed_side(spec, finite)
     return Verdict(
         id=spec.id,
@@ -100,8 +104,19 @@ def evaluate(spec: ClaimSpec, values) -> Verdict:
         hi=hi,
         k=k,
         sign_p=p,
-        outcome=decide(spec.direction, spec.threshold, lo, hi),
+        outcome=outcome,
+        stable=all(
+            decide(spec.direction, spec.threshold, *bootstrap_ci(rest, LEVEL, name=spec.id))
+            == outcome
+            for rest in _leave_one_out(finite)
+        ),
     )
+
+
+def _leave_one_out(x: np.ndarray):
+    """The n samples of x (n,) with one value left out each."""
+    for i in range(len(x)):
+        yield np.delete(x, i)
 
 
 def evaluate_all(specs: Iterable[ClaimSpec], values: Mapping[str, object]) -> dict[str, Verdict]:
@@ -164,6 +179,7 @@ def claims_table(specs: Iterable[ClaimSpec], verdicts: Mapping[str, Verdict]) ->
                 "seeds": seeds_text(v),
                 "sign p": f"{v.sign_p:.2g}",
                 "outcome": v.outcome,
+                "stable": "yes" if v.stable else "no",
                 "status": s.status,
             }
         )
@@ -173,6 +189,8 @@ def claims_table(specs: Iterable[ClaimSpec], verdicts: Mapping[str, Verdict]) ->
 def _claim_block(row: pd.Series) -> str:
     """One claim as a few lines at :data:`WIDTH` characters."""
     head = f"{row['id']}: {row['outcome'].upper()}  ({row['status']})"
+    if row["stable"] == "no":
+        head += "  [one seed left out changes it]"
     tested = textwrap.fill(row["tested"], WIDTH, initial_indent="  ", subsequent_indent="  ")
     numbers = (
         f"mean [95% CI] {row['mean [95% CI]']}, needs {row['threshold']}; "
@@ -182,28 +200,33 @@ def _claim_block(row: pd.Series) -> str:
     return "\n".join([head, tested, numbers])
 
 
-def check(specs: Iterable[ClaimSpec], verdicts: Mapping[str, Verdict]) -> pd.DataFrame:
+def check(
+    specs: Iterable[ClaimSpec], verdicts: Mapping[str, Verdict], profile: str = "full"
+) -> pd.DataFrame:
     """Print every claim (wrapped at :data:`WIDTH`), then raise AssertionError naming each
-    asserted claim (status not inconclusive) whose outcome is not 'holds'. Returns
-    :func:`claims_table`."""
+    claim asserted in ``profile`` whose outcome is not the one its status requires ("holds",
+    or "fails" for a claim that is not reproduced). Returns :func:`claims_table`."""
     specs = tuple(specs)
     table = claims_table(specs, verdicts)
     print("\n\n".join(_claim_block(row) for _, row in table.iterrows()))
     failed = [
-        f"{s.id} ({verdicts[s.id].outcome})"
+        f"{s.id} ({verdicts[s.id].outcome}, must be {s.expected})"
         for s in specs
-        if s.asserted and verdicts[s.id].outcome != "holds"
+        if s.asserted_in(profile) and verdicts[s.id].outcome != s.expected
     ]
-    assert not failed, f"{len(failed)} asserted claim(s) do not hold: {', '.join(failed)}"
+    assert not failed, f"{len(failed)} asserted claim(s) off: {', '.join(failed)}"
     return table
 
 
-def verdict_lines(specs: Iterable[ClaimSpec], verdicts: Mapping[str, Verdict]) -> str:
+def verdict_lines(
+    specs: Iterable[ClaimSpec], verdicts: Mapping[str, Verdict], profile: str = "full"
+) -> str:
     """Stable text for a ``# NBVAL_CHECK_OUTPUT`` cell: per claim its id and outcome, no
-    numbers. An inconclusive claim reads 'not asserted': its outcome may differ between
-    machines, which is why it is not asserted."""
+    numbers. A claim not asserted in ``profile`` reads 'not asserted': its outcome may differ
+    between machines, which is why it is not asserted there."""
     specs = tuple(specs)
     require_same_ids(specs, verdicts, "verdicts")
     return "\n".join(
-        f"{s.id}: {verdicts[s.id].outcome if s.asserted else 'not asserted'}" for s in specs
+        f"{s.id}: {verdicts[s.id].outcome if s.asserted_in(profile) else 'not asserted'}"
+        for s in specs
     )
