@@ -153,7 +153,7 @@ class ModelConfig(Validated):
     )
     kappa_max: float = validated_field(3.0, lo=0, doc="final bias multiplier kappa")
     ramp_steps: int = validated_field(
-        1000, lo=1, doc="steps over which kappa ramps from 0 to kappa_max"
+        500, lo=1, doc="steps over which kappa ramps from 0 to kappa_max"
     )
 
 
@@ -161,8 +161,8 @@ class ModelConfig(Validated):
 class TrainConfig(Validated):
     """SGD on symmetric InfoNCE with an L2 penalty, on fresh samples every step."""
 
-    steps: int = validated_field(2000, lo=0, doc="SGD steps")
-    batch: int = validated_field(256, lo=2, doc="samples per step (in-batch negatives: batch - 1)")
+    steps: int = validated_field(1000, lo=0, doc="SGD steps")
+    batch: int = validated_field(128, lo=2, doc="samples per step (in-batch negatives: batch - 1)")
     lr: float = validated_field(0.5, lo=0, lo_open=True, doc="learning rate")
     tau: float = validated_field(1.0, lo=0, lo_open=True, doc="InfoNCE temperature")
     weight_decay: float = validated_field(
