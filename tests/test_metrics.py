@@ -60,3 +60,15 @@ def test_best_per_feature_skips_silent_neurons():
     live = np.array([[True, True, False]])
     assert np.array_equal(mt.best_per_feature(values, live), [[0.5, 0.9]])
     assert np.array_equal(mt.best_per_feature(values, np.zeros((1, 3), bool)), [[0.0, 0.0]])
+
+
+def test_attention_entropy_is_near_uniform_by_default_and_drops_with_sharper_attention():
+    from imbcl import DataConfig, ModelConfig, Replicas, RunSpec
+
+    def entropy(scale):
+        spec = RunSpec(DataConfig(d=16, k_maj=2, k_min=2, n_corr=2), ModelConfig(attn_scale=scale))
+        return mt.attention_entropy(Replicas([spec]), n=256)[0]
+
+    uniform = np.log(4)  # L = 4 tokens
+    assert uniform - 0.01 < entropy(0.1) <= uniform + 1e-6
+    assert entropy(3.0) < uniform - 0.3

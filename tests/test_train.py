@@ -174,3 +174,14 @@ def test_probe_subset_equals_the_same_replicas_probed_in_full():
         reps.indices([3])
     with pytest.raises(ConfigError, match="replicas must be non-empty"):
         reps.indices([])
+
+
+def test_histories_join_side_by_side():
+    a, _ = train([spec(0)], progress=False)
+    b, _ = train([spec(1), spec(2)], progress=False)
+    both = History.join([a, b])
+    assert both.n_replicas == 3 and [s.seed for s in both.specs] == [0, 1, 2]
+    assert np.array_equal(both.align[:, 1:], b.align)
+    later, _ = train([spec(3)], steps=3, progress=False)
+    with pytest.raises(ValueError, match="same steps"):
+        History.join([a, later])

@@ -57,6 +57,25 @@ class History:
             [self.specs[i] for i in idx],
         )
 
+    @classmethod
+    def join(cls, histories: list[History]) -> History:
+        """The replicas of several histories recorded at the same steps, side by side."""
+        first = histories[0]
+        for h in histories[1:]:
+            if not np.array_equal(h.steps, first.steps):
+                raise ValueError("histories must be recorded at the same steps to be joined")
+            if not np.array_equal(h.minority, first.minority):
+                raise ValueError("histories must share their minority features to be joined")
+        return cls(
+            first.steps,
+            *(
+                np.concatenate([getattr(h, name) for h in histories], axis=1)
+                for name in ("align", "noise", "bias", "loss")
+            ),
+            first.minority,
+            [s for h in histories for s in h.specs],
+        )
+
     def concat(self, later: History) -> History:
         """This record followed by a continuation's (its first record, if a repeat, dropped)."""
         if later.n_replicas != self.n_replicas:

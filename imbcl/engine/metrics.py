@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from imbcl.engine import model
+
 #: A neuron whose weight norm is below this fraction of its replica's largest is silent.
 ALIVE_FRACTION = 0.05
 #: A live neuron is specialised to feature j* = argmax_j |A_ij| when |A_ij*| >= MARGIN * noise_i.
@@ -90,6 +92,18 @@ def mean_sd(x, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x, dtype=float)
     sd = x.std(axis=axis, ddof=1) if x.shape[axis] > 1 else np.zeros_like(x.mean(axis=axis))
     return x.mean(axis=axis), sd
+
+
+def attention_entropy(reps, n: int = 512) -> np.ndarray:
+    """(R,) mean entropy (nats) of the attention rows of each replica on ``n`` probe samples.
+
+    Uniform mixing of L tokens has entropy log L; a row that picks one token has 0.
+    """
+    x, _ = reps.sample(n)
+    with torch.no_grad():
+        p = model.attention_weights(x, reps.params["WQ"], reps.params["WK"])
+    h = -(p * torch.log(p.clamp_min(1e-30))).sum(-1)  # (R, n, L)
+    return h.mean(dim=(1, 2)).cpu().numpy()
 
 
 def probe_accuracy(

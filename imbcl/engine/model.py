@@ -24,16 +24,21 @@ def brelu(s: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return F.relu(s - b) - F.relu(-s - b)
 
 
+def attention_weights(x: torch.Tensor, wq: torch.Tensor, wk: torch.Tensor) -> torch.Tensor:
+    """(R, n, L, L) softmax_l'(<W_Q x_l, W_K x_l'>): row l is how token l mixes the tokens
+    of its sequence; ``x`` (R, n, L, d), matrices (R, d, d)."""
+    q = torch.einsum("rnld,red->rnle", x, wq)
+    k = torch.einsum("rnld,red->rnle", x, wk)
+    return torch.softmax(q @ k.transpose(-1, -2), dim=-1)
+
+
 def attention(x: torch.Tensor, wq: torch.Tensor, wk: torch.Tensor, wv: torch.Tensor):
     """Single-head softmax self-attention, (R, n, L, d) -> (R, n, L, d).
 
     h_l = sum_l' softmax_l'(<W_Q x_l, W_K x_l'>) W_V x_l'; matrices are (R, d, d).
     """
-    q = torch.einsum("rnld,red->rnle", x, wq)
-    k = torch.einsum("rnld,red->rnle", x, wk)
     v = torch.einsum("rnld,red->rnle", x, wv)
-    scores = q @ k.transpose(-1, -2)
-    return torch.softmax(scores, dim=-1) @ v
+    return attention_weights(x, wq, wk) @ v
 
 
 def effective_weights(w: torch.Tensor, wv: torch.Tensor) -> torch.Tensor:
