@@ -62,6 +62,14 @@ def study_module(chapter: str) -> ModuleType:
     return module
 
 
+def profile(chosen: str | None) -> str:
+    """``--profile`` if given, else env ``IMBCL_PROFILE``, else ``full``; checked either way."""
+    name = chosen or os.environ.get("IMBCL_PROFILE") or "full"
+    if name not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)} (got {name!r})")
+    return name
+
+
 def overrides(module: ModuleType, params: list[tuple[str, str]]) -> dict[str, object]:
     """``-p NAME VALUE`` pairs as keyword overrides; ``ValueError`` naming the valid parameters
     if a name is not a field of the study's ``Settings`` or is given twice."""
@@ -118,7 +126,6 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument(
         "--profile",
         choices=PROFILES,
-        default=os.environ.get("IMBCL_PROFILE", "full"),
         help="settings profile (default: env IMBCL_PROFILE, else full)",
     )
     cmd.add_argument(
@@ -142,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     args = top.parse_args(argv)
     try:
         module = study_module(args.chapter)
-        settings = module.Settings.from_params(args.profile, **overrides(module, args.p or []))
+        settings = module.Settings.from_params(
+            profile(args.profile), **overrides(module, args.p or [])
+        )
         tasks = module.plan(settings)
         store = Store(args.store)
     except (ValueError, TypeError, OSError) as exc:

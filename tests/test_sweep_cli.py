@@ -41,6 +41,14 @@ def test_invalid_value_fails_before_compute(capsys, tmp_path):
     assert "n_seeds must be a positive int (got 0)" in fails_before_compute(capsys, tmp_path, argv)
 
 
+def test_invalid_profile_from_the_environment_fails_before_compute(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBCL_PROFILE", "tiny")
+    argv = sweep(tmp_path, STUDY, "-p", "log", str(tmp_path / "log"))
+    assert "profile must be one of full, small (got 'tiny')" in fails_before_compute(
+        capsys, tmp_path, argv
+    )
+
+
 def test_module_without_the_study_contract_is_refused(capsys, tmp_path):
     err = fails_before_compute(capsys, tmp_path, sweep(tmp_path, "tests.sweep_tasks"))
     assert "tests.sweep_tasks must define a dataclass Settings and a function plan" in err
