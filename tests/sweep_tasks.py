@@ -1,10 +1,12 @@
-"""Task functions for the sweep tests, importable by Dask workers (``tests.sweep_tasks``)."""
+"""Task functions for the sweep tests, importable by Dask workers (``tests.sweep_tasks``), and
+task lists built from them."""
 
 from __future__ import annotations
 
 import os
 import signal
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +99,26 @@ def thread_policy() -> Result:
     )
 
 
-def simulate_tasks(seeds: range, **kwargs) -> list[Task]:
+def simulate_tasks(seeds: Iterable[int], **kwargs) -> list[Task]:
     """One :func:`simulate` task per seed."""
     return [Task(f"{HERE}:simulate", {"seed": s, **kwargs}, f"sim seed={s}") for s in seeds]
+
+
+# Two good and two failing tasks, and what a report of their failures must say.
+FAILING = [
+    Task(f"{HERE}:simulate", {"seed": 1}, "ok 1"),
+    Task(f"{HERE}:fail", {"message": "bad width 7"}, "bad cell m=7"),
+    Task(f"{HERE}:diverge", {"step": 12}, "diverging cell lr=9"),
+    Task(f"{HERE}:simulate", {"seed": 2}, "ok 2"),
+]
+
+
+def check_failure_report(message: str) -> None:
+    """A SweepError message for FAILING (sweep "demo") names each failed task's label, fn,
+    kwargs and exception, with the divergence's cause."""
+    assert "2 of 4 tasks of sweep 'demo' failed" in message
+    assert '- bad cell m=7: tests.sweep_tasks:fail(**{"message":"bad width 7"})' in message
+    assert "ValueError: bad width 7" in message
+    assert '- diverging cell lr=9: tests.sweep_tasks:diverge(**{"step":12})' in message
+    assert "DivergenceError: training diverged at step 12" in message
+    assert "caused by FloatingPointError: loss is nan at step 12" in message

@@ -22,8 +22,7 @@ from imbcl.sweep import NumericEnv, Store, SweepError, Task, close, run
 from imbcl.sweep.cluster import default_client, workers_env
 from imbcl.sweep.worker import WorkerEnvError, execute
 from tests.sweep_study import Settings, plan
-from tests.sweep_tasks import HERE, simulate, simulate_tasks
-from tests.test_sweep_run import FAILING, check_failure_report
+from tests.sweep_tasks import FAILING, HERE, check_failure_report, simulate, simulate_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 180  # generous: two cores shared with other work

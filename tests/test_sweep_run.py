@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imbcl.sweep import Store, SweepError, Task, run
-from tests.sweep_tasks import HERE, simulate, simulate_tasks
+from imbcl.sweep import Store, SweepError, Task, cluster, run
+from tests.sweep_tasks import FAILING, check_failure_report, simulate, simulate_tasks
 
 
 def assert_same(a, b) -> None:
@@ -60,23 +60,6 @@ def test_corrupt_entry_is_recomputed_the_others_are_read(tmp_path):
     assert (tmp_path / "log").read_text().count("\n") == 5
     for a, b in zip(first, again, strict=True):
         assert_same(a, b)
-
-
-FAILING = [
-    Task(f"{HERE}:simulate", {"seed": 1}, "ok 1"),
-    Task(f"{HERE}:fail", {"message": "bad width 7"}, "bad cell m=7"),
-    Task(f"{HERE}:diverge", {"step": 12}, "diverging cell lr=9"),
-    Task(f"{HERE}:simulate", {"seed": 2}, "ok 2"),
-]
-
-
-def check_failure_report(message: str) -> None:
-    assert "2 of 4 tasks of sweep 'demo' failed" in message
-    assert '- bad cell m=7: tests.sweep_tasks:fail(**{"message":"bad width 7"})' in message
-    assert "ValueError: bad width 7" in message
-    assert '- diverging cell lr=9: tests.sweep_tasks:diverge(**{"step":12})' in message
-    assert "DivergenceError: training diverged at step 12" in message
-    assert "caused by FloatingPointError: loss is nan at step 12" in message
 
 
 def test_raising_task_is_reported_with_its_spec_and_the_others_finish(tmp_path):
@@ -141,3 +124,14 @@ def test_progress_bar_and_log(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("IMBCL_PROGRESS", "0")
     run(tasks, store=tmp_path / "t", scheduler="inprocess", name="ch2")
     assert "ch2" not in capsys.readouterr().err
+
+
+def test_a_fully_cached_default_run_starts_no_cluster(tmp_path, monkeypatch):
+    """Keys computed in process match the default local cluster's (same machine, source and
+    thread count), so a notebook whose tasks are all stored renders without starting Dask."""
+    tasks = simulate_tasks(range(2))
+    monkeypatch.setenv("IMBCL_SCHEDULER", "inprocess")
+    assert run(tasks, store=tmp_path, progress=False).status == ["computed"] * 2
+    monkeypatch.delenv("IMBCL_SCHEDULER")
+    assert run(tasks, store=tmp_path, progress=False).status == ["cached"] * 2
+    assert not cluster._default

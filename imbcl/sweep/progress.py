@@ -22,7 +22,7 @@ def bar_enabled(progress: bool | None) -> bool:
     """``progress`` if given, else env ``IMBCL_PROGRESS`` (``0`` turns the bar off)."""
     if progress is not None:
         return bool(progress)
-    return os.environ.get("IMBCL_PROGRESS", "1").strip() not in ("0", "false", "no", "")
+    return os.environ.get("IMBCL_PROGRESS", "1").strip().lower() not in ("0", "false", "no")
 
 
 class Progress:

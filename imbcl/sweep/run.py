@@ -75,19 +75,7 @@ def run(
     have finished; ``"collect"`` returns ``None`` in their slots and lists them in
     ``Results.failures``.
     """
-    tasks = list(tasks)
-    bad = [i for i, t in enumerate(tasks) if not isinstance(t, Task)]
-    if bad:
-        raise TypeError(f"tasks[{bad[0]}] is a {type(tasks[bad[0]]).__name__}, expected Task")
-    if errors not in ERRORS:
-        raise ValueError(f"errors must be one of {ERRORS} (got {errors!r})")
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        raise ValueError(f"retries must be an int >= 0 (got {retries!r})")
-    name = "sweep" if name is None else name
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty str (got {name!r})")
-    for fn in sorted({t.fn for t in tasks}):
-        resolve(fn)
+    tasks, name = checked_arguments(tasks, name, retries, errors)
     store = store if isinstance(store, Store) else Store(store)
     store.remove_stale_temps()
 
@@ -115,11 +103,42 @@ def run(
     failures = [outcomes[k] for k in unique if isinstance(outcomes[k], Failure)]
     if failures and errors == "raise":
         raise SweepError(name, len(unique), failures)
+    return in_task_order(keys, outcomes, set(missing), failures)
+
+
+def checked_arguments(
+    tasks: Sequence[Task], name: str | None, retries: int, errors: str
+) -> tuple[list[Task], str]:
+    """The tasks as a list and the sweep's name, after checking every argument of :func:`run`
+    (including that each task's function imports) before any compute."""
+    tasks = list(tasks)
+    bad = [i for i, t in enumerate(tasks) if not isinstance(t, Task)]
+    if bad:
+        raise TypeError(f"tasks[{bad[0]}] is a {type(tasks[bad[0]]).__name__}, expected Task")
+    if errors not in ERRORS:
+        raise ValueError(f"errors must be one of {ERRORS} (got {errors!r})")
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise ValueError(f"retries must be an int >= 0 (got {retries!r})")
+    name = "sweep" if name is None else name
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty str (got {name!r})")
+    for fn in sorted({t.fn for t in tasks}):
+        resolve(fn)
+    return tasks, name
+
+
+def in_task_order(
+    keys: list[str],
+    outcomes: dict[str, Result | Failure],
+    computed: set[str],
+    failures: list[Failure],
+) -> Results:
+    """One result (``None`` if failed) and one status per task key, in order."""
+    failed = {k for k, o in outcomes.items() if isinstance(o, Failure)}
     status = [
-        "failed" if isinstance(outcomes[k], Failure) else ("computed" if k in missing else "cached")
-        for k in keys
+        "failed" if k in failed else ("computed" if k in computed else "cached") for k in keys
     ]
-    results = [None if isinstance(outcomes[k], Failure) else outcomes[k] for k in keys]
+    results = [None if k in failed else outcomes[k] for k in keys]
     return Results(results, status, failures_table(failures))
 
 
