@@ -4,6 +4,7 @@ worker`` pair, and a client killed with SIGKILL mid-sweep then resumed."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +113,35 @@ def test_workers_with_other_imbcl_source_are_refused(cluster, monkeypatch):
         monkeypatch.setattr("imbcl.sweep.cluster.source_hash", lambda: "f" * 64)
         with pytest.raises(WorkerEnvError, match="other imbcl source"):
             workers_env(client)
+
+
+def test_workers_that_disagree_are_refused():
+    env = NumericEnv.local(threads=1)
+
+    class TwoKindsOfWorkers:  # stands in for a Client: only what workers_env uses
+        scheduler = type("Comm", (), {"address": "tcp://fake:8786"})
+
+        def wait_for_workers(self, n, timeout):
+            pass
+
+        def run(self, fn):
+            return {"tcp://a:1": env, "tcp://b:1": dataclasses.replace(env, cpu_capability="X")}
+
+    with pytest.raises(WorkerEnvError, match="numeric environments differ") as info:
+        workers_env(TwoKindsOfWorkers())
+    assert "tcp://a:1: {'cpu_capability': 'AVX" in str(info.value)
+    assert "tcp://b:1: {'cpu_capability': 'X'" in str(info.value)
+
+
+def test_two_clients_asking_for_one_task_share_its_computation(cluster, tmp_path):
+    tasks = simulate_tasks([42], sleep=2.0, log=str(tmp_path / "log"))
+    with Client(cluster, set_as_default=False) as a, Client(cluster, set_as_default=False) as b:
+        with ThreadPoolExecutor(2) as pool:
+            outs = list(
+                pool.map(lambda c: run(tasks, store=tmp_path, scheduler=c, progress=False), [a, b])
+            )
+    assert [o.status for o in outs] == [["computed"], ["computed"]]
+    assert (tmp_path / "log").read_text() == "seed=42\n"  # computed once
 
 
 def test_a_worker_refuses_a_task_keyed_for_another_env(tmp_path):
