@@ -10,6 +10,15 @@
 # Parallelism. Before Sphinx runs, the notebooks in _toc.yml that have no valid cache entry are
 # executed into the same jupyter cache with jupyter-cache's local-parallel executor (one
 # process per core, each kernel single-threaded); Sphinx then finds them all cached.
+#
+# One Dask cluster. The notebooks' training goes through imbcl.sweep; for the whole build one
+# `dask scheduler` + `dask worker` (one single-threaded worker per core) serves every kernel
+# through IMBCL_SCHEDULER (scripts/book_cluster.sh), so notebooks executing at once share it
+# instead of each starting a cluster. It is stopped on exit, also on failure or Ctrl-C.
+# Sweep progress lines ("[ch2] 40/180 tasks: 12 cached, 0 failed") go to
+# _build/sweep-progress.log and are shown here; preexecute.py prints each notebook's start and
+# end. The results store (_build/store) survives the wipe below: its keys cover imbcl's source
+# and library versions, so an entry from other source is never read.
 set -eo pipefail
 
 cd "$(dirname "$0")/.."
@@ -24,12 +33,21 @@ if [ "$want" != "$have" ]; then
     if [ -d _build ]; then
         echo "book: imbcl source or dependencies changed since the last build: wiping _build"
     fi
-    rm -rf _build
     mkdir -p _build
+    find _build -mindepth 1 -maxdepth 1 ! -name store -exec rm -rf {} +
     echo "$want" >"$stamp"
 fi
 
-IMBCL_THREADS=1 "$BIN/python" scripts/preexecute.py --cache _build/.jupyter_cache --timeout 1200
+# shellcheck source=scripts/book_cluster.sh
+source scripts/book_cluster.sh
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+start_cluster _build "$BIN"
+export IMBCL_PROGRESS=0 IMBCL_PROGRESS_LOG="$PWD/_build/sweep-progress.log"
+show_progress "$IMBCL_PROGRESS_LOG"
+
+IMBCL_THREADS=1 run_in_group "$BIN/python" scripts/preexecute.py \
+    --cache _build/.jupyter_cache --timeout 1200
 
 "$BIN/jupyter-book" build . -W -n --keep-going
 echo "book: open _build/html/index.html"

@@ -7,13 +7,16 @@ entry with jupyter-cache's ``local-parallel`` executor (one process per core, no
 their own folder, as MyST-NB does with run_in_temp: false). Sphinx then finds them cached.
 
 A notebook that fails here fails the build at once, with its traceback, instead of being
-executed a second time by Sphinx.
+executed a second time by Sphinx. Each notebook's start and end is printed as it happens
+(jupyter-cache's pool reports them through multiprocessing's logger at its REPORT level).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -48,11 +51,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", default="_build/.jupyter_cache")
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per cell")
+    parser.add_argument("--toc", default="_toc.yml", help="table of contents to read")
     args = parser.parse_args()
 
-    notebooks = toc_notebooks(ROOT / "_toc.yml")
+    toc = ROOT / args.toc
+    notebooks = toc_notebooks(toc)
     if not notebooks:
-        print("preexecute: no notebooks in _toc.yml yet")
+        print(f"preexecute: no notebooks in {toc.name} yet")
         return 0
 
     from jupyter_cache import get_cache
@@ -62,11 +67,15 @@ def main() -> int:
     for nb in notebooks:
         cache.add_nb_to_project(str(nb))
     print(
-        f"preexecute: {len(notebooks)} notebook(s) in _toc.yml; running the uncached ones",
+        f"preexecute: {len(notebooks)} notebook(s) in {toc.name}; running the uncached ones",
         flush=True,
     )
-    # The executor only runs project notebooks that have no valid cache entry.
-    executor = load_executor("local-parallel", cache)
+    # The executor only runs project notebooks that have no valid cache entry. A logger at INFO
+    # makes its pool print "Executing: <notebook>" and "Execution Successful: <notebook>".
+    logger = logging.getLogger("preexecute")
+    logger.setLevel(logging.INFO)
+    start = time.monotonic()
+    executor = load_executor("local-parallel", cache, logger=logger)
     result = executor.run_and_cache(filter_uris=[str(nb) for nb in notebooks], timeout=args.timeout)
     # Two notebooks with identical code cells share one cache entry; run in parallel, the
     # second insert of that entry errors although the notebook ran. Count it as a success.
@@ -74,7 +83,10 @@ def main() -> int:
     for uri in failed:
         record = cache.get_project_record(uri)
         print(f"\npreexecute: FAILED {uri}\n{record.traceback or ''}", file=sys.stderr)
-    print(f"preexecute: {len(result.all()) - len(failed)} executed, {len(failed)} failed")
+    print(
+        f"preexecute: {len(result.all()) - len(failed)} executed, {len(failed)} failed "
+        f"in {time.monotonic() - start:.0f} s"
+    )
     return 1 if failed else 0
 
 

@@ -1,0 +1,163 @@
+"""Command line: ``python -m imbcl sweep <chapter> [-p NAME VALUE ...]`` fills the results store.
+
+A chapter's study module exposes ``Settings.from_params(profile, **overrides)`` (a dataclass
+that validates every value) and ``plan(settings) -> list[Task]``; its notebook runs the same
+plan, so once a sweep has filled the store the notebook renders from it in seconds::
+
+    python -m imbcl sweep ch2 -p n_seeds 50 --scheduler tcp://host:8786
+    papermill notebooks/ch2_capacity.ipynb out.ipynb -p n_seeds 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import importlib
+import os
+import sys
+import time
+from types import ModuleType
+
+from imbcl.sweep import Store, Task, run
+
+CHAPTERS = {
+    "ch1": "imbcl.studies.stages",
+    "ch2": "imbcl.studies.capacity",
+    "ch3": "imbcl.studies.separation",
+    "ch4": "imbcl.studies.pruning",
+    "ch5": "imbcl.images.study",
+    "atlas": "imbcl.studies.atlas",
+}
+PROFILES = ("full", "small")
+
+
+def parse_value(text: str) -> object:
+    """A ``-p`` value as papermill reads it: a Python literal (``50``, ``0.5``, ``True``,
+    ``[1, 2]``, ``None``) if it is one, else the string itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def study_module(chapter: str) -> ModuleType:
+    """The study module of a chapter name (:data:`CHAPTERS`) or of a dotted module path;
+    ``ValueError`` if it is neither or lacks ``Settings``/``plan``."""
+    if chapter in CHAPTERS:
+        module_name = CHAPTERS[chapter]
+    elif "." in chapter:
+        module_name = chapter
+    else:
+        raise ValueError(
+            f"unknown chapter {chapter!r}; valid: {', '.join(CHAPTERS)} (or a dotted module path)"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"chapter {chapter!r}: cannot import {module_name} ({exc})") from exc
+    settings = getattr(module, "Settings", None)
+    if not dataclasses.is_dataclass(settings) or not callable(getattr(module, "plan", None)):
+        raise ValueError(f"{module_name} must define a dataclass Settings and a function plan")
+    return module
+
+
+def profile(chosen: str | None) -> str:
+    """``--profile`` if given, else env ``IMBCL_PROFILE``, else ``full``; checked either way."""
+    name = chosen or os.environ.get("IMBCL_PROFILE") or "full"
+    if name not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)} (got {name!r})")
+    return name
+
+
+def overrides(module: ModuleType, params: list[tuple[str, str]]) -> dict[str, object]:
+    """``-p NAME VALUE`` pairs as keyword overrides; ``ValueError`` naming the valid parameters
+    if a name is not a field of the study's ``Settings`` or is given twice."""
+    valid = [f.name for f in dataclasses.fields(module.Settings)]
+    names = [name for name, _ in params]
+    unknown = sorted(set(names) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)} for {module.__name__}; "
+            f"valid: {', '.join(valid)}"
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"parameter(s) given more than once: {', '.join(repeated)}")
+    return {name: parse_value(value) for name, value in params}
+
+
+def sweep(chapter: str, tasks: list[Task], store: Store, scheduler: str | None) -> int:
+    """Run a chapter's tasks through :func:`imbcl.sweep.run`; print a summary. Exit status 1
+    if a task failed (each listed on stderr with its spec and error)."""
+    start = time.monotonic()
+    results = run(tasks, store=store, scheduler=scheduler, name=chapter, errors="collect")
+    wall = time.monotonic() - start
+    counts = {s: results.status.count(s) for s in ("cached", "computed", "failed")}
+    print(
+        f"{chapter}: {len(tasks)} tasks, {counts['cached']} cached, "
+        f"{counts['computed']} computed, {counts['failed']} failed in {wall:.1f} s "
+        f"(store {store.root})"
+    )
+    for row in results.failures.itertuples():
+        print(f"FAILED {row.label}: {row.fn}(**{row.kwargs})", file=sys.stderr)
+        print(f"  {row.error}: {row.message}", file=sys.stderr)
+    return 1 if counts["failed"] else 0
+
+
+def scheduler_arg(text: str) -> str:
+    """``--scheduler``: ``inprocess`` or an address with a protocol (``tcp://host:8786``)."""
+    if text != "inprocess" and "://" not in text:
+        raise argparse.ArgumentTypeError(
+            f"expected 'inprocess' or an address such as tcp://host:8786 (got {text!r})"
+        )
+    return text
+
+
+def parser() -> argparse.ArgumentParser:
+    """``python -m imbcl``'s argument parser."""
+    top = argparse.ArgumentParser(prog="python -m imbcl", description=__doc__.splitlines()[0])
+    commands = top.add_subparsers(dest="command", required=True)
+    cmd = commands.add_parser("sweep", help="fill the results store with a chapter's tasks")
+    cmd.add_argument("chapter", help=f"one of {', '.join(CHAPTERS)}, or a study module path")
+    cmd.add_argument(
+        "-p", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a setting"
+    )
+    cmd.add_argument(
+        "--profile",
+        choices=PROFILES,
+        help="settings profile (default: env IMBCL_PROFILE, else full)",
+    )
+    cmd.add_argument(
+        "--scheduler",
+        type=scheduler_arg,
+        help="'inprocess', or a Dask scheduler address such as tcp://host:8786 "
+        "(default: env IMBCL_SCHEDULER, else a local cluster, one worker per core)",
+    )
+    cmd.add_argument(
+        "--store",
+        help="results store folder (default: env IMBCL_STORE, else "
+        "_build/store in a source checkout)",
+    )
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, build the chapter's plan and run it. Invalid input (chapter, parameter
+    names and values, store) exits with status 2 before any compute."""
+    top = parser()
+    args = top.parse_args(argv)
+    try:
+        module = study_module(args.chapter)
+        settings = module.Settings.from_params(
+            profile(args.profile), **overrides(module, args.p or [])
+        )
+        tasks = module.plan(settings)
+        store = Store(args.store)
+    except (ValueError, TypeError, OSError) as exc:
+        top.error(str(exc))
+    return sweep(args.chapter, tasks, store, args.scheduler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
