@@ -1,7 +1,7 @@
 """imbcl: executable companion to 'Theoretical Analysis of Contrastive Learning under
 Imbalanced Data: From Training Dynamics to a Pruning Solution' (arXiv 2602.10357).
 
-Importing imbcl applies its thread policy (see :mod:`imbcl.runtime`) before torch loads.
+Importing imbcl applies its thread policy (see :mod:`imbcl.engine.runtime`) before torch loads.
 """
 
 from imbcl.engine.runtime import configure_threads, default_device  # noqa: I001  (sets OpenMP first)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from imbcl.runtime import default_device
+from imbcl.engine.runtime import default_device
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 LIBRARIES = ("torch", "numpy", "scipy", "scikit-learn", "pandas")

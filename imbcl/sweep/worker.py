@@ -3,7 +3,7 @@ environment and write the result to the store the moment it is done."""
 
 from __future__ import annotations
 
-from imbcl.runtime import configure_threads
+from imbcl.engine.runtime import configure_threads
 from imbcl.sweep.env import NumericEnv
 from imbcl.sweep.store import Store
 from imbcl.sweep.task import Result, Task, resolve
