@@ -53,7 +53,7 @@ strip: venv
 	$(BIN)/python scripts/strip_notebooks.py notebooks/*.ipynb
 
 refs: venv
-	IMBCL_PROFILE=small $(BIN)/python scripts/strip_notebooks.py --execute notebooks/*.ipynb
+	IMBCL_PROFILE=small IMBCL_SCHEDULER=inprocess $(BIN)/python scripts/strip_notebooks.py --execute notebooks/*.ipynb
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

@@ -162,9 +162,13 @@ def test_bootstrap_rows_match_one_data_set_at_a_time():
 
 def test_bootstrap_degenerate_inputs():
     assert S.bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
-    # 7 ones and a zero: a third of the resamples are all ones (zero spread, infinite t)
-    lo, hi = S.bootstrap_ci([1.0] * 7 + [0.0])
-    assert lo == -math.inf and math.isfinite(hi)
+    # 7 ones and a zero: a third of the resamples are all ones (zero spread, infinite t),
+    # so the percentile interval of the resampled means is returned: finite, inside [0, 1]
+    x = [1.0] * 7 + [0.0]
+    lo, hi = S.bootstrap_ci(x)
+    means = np.random.default_rng(0).choice(x, size=(20000, 8)).mean(axis=1)
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])), abs=0.02)
+    assert 0.0 <= lo < 0.875 <= hi <= 1.0
 
 
 def test_bootstrap_refuses_bad_input_naming_the_quantity():

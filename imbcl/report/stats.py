@@ -133,8 +133,10 @@ def bootstrap_ci(
     less safe direction.
 
     Constant values give the zero-width interval (mean, mean). With heavily tied values (e.g.
-    0/1 per seed) many resamples have zero spread and infinite t, and a bound can be infinite:
-    test such statistics with :func:`sign_test` instead.
+    steps on a coarse grid, or 0/1 per seed) many resamples have zero spread and infinite t;
+    where a studentized bound would be infinite, the percentile interval of the resampled
+    means is returned instead (it undercovers at small n: test such statistics with
+    :func:`sign_test` as well).
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1) (got {level!r})")
@@ -160,6 +162,12 @@ def bootstrap_ci(
     with np.errstate(invalid="ignore"):
         lo = np.where(constant, mean, mean - q_hi * se)
         hi = np.where(constant, mean, mean - q_lo * se)
+    # heavily tied values (e.g. steps on a coarse record grid) can give an infinite
+    # studentized bound; there the percentile interval of the resampled means is used
+    tied = ~(np.isfinite(lo) & np.isfinite(hi))
+    if tied.any():
+        p_lo, p_hi = np.quantile(mean[..., None] + shift, [alpha / 2, 1 - alpha / 2], axis=-1)
+        lo, hi = np.where(tied, p_lo, lo), np.where(tied, p_hi, hi)
     if lo.ndim == 0:
         return float(lo), float(hi)
     return lo, hi

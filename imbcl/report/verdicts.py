@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from imbcl.report.registry import ClaimSpec
+from imbcl.report.registry import ClaimSpec, for_chapter
 from imbcl.report.stats import bootstrap_ci, sign_test
 
 #: Confidence level of the decision rule; part of every claim, not a parameter.
@@ -216,6 +216,17 @@ def check(
     ]
     assert not failed, f"{len(failed)} asserted claim(s) off: {', '.join(failed)}"
     return table
+
+
+def chapter_verdicts(
+    chapter: str, values: Mapping[str, object], profile: str = "full"
+) -> dict[str, Verdict]:
+    """Evaluate, print and check (:func:`check`) every registered claim of ``chapter`` from
+    its per-seed ``values`` ({claim id: values}); returns {claim id: Verdict}."""
+    specs = for_chapter(chapter)
+    verdicts = evaluate_all(specs, values)
+    check(specs, verdicts, profile)
+    return verdicts
 
 
 def verdict_lines(

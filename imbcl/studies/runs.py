@@ -26,9 +26,9 @@ def run_task(spec: RunSpec, label: str) -> Task:
 def train_run(spec: RunSpec) -> Result:
     """Train one run to ``spec.train.steps``; a non-finite loss fails the task.
 
-    The table is one row: seed, rho, the final best alignment averaged over majority and
-    over minority features (a.u.), and the mean attention entropy at the end (nats) with its
-    uniform value log L.
+    The table is one row: seed, rho, whether the attention trained, the final best alignment
+    averaged over majority and over minority features (a.u.), and the mean attention entropy
+    at the end (nats) with its uniform value log L.
     """
     reps = Replicas([spec])
     hist = reps.run(progress=False, divergence="raise")
@@ -38,6 +38,7 @@ def train_run(spec: RunSpec) -> Result:
         {
             "seed": [spec.seed],
             "rho": [spec.data.rho],
+            "trained_attention": [spec.model.train_attention],
             "final_majority": maj,
             "final_minority": mnr,
             "attention_entropy": metrics.attention_entropy(reps),

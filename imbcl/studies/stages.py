@@ -12,17 +12,27 @@ alignment A_ij = <W_V^T w_i, M_j>, arbitrary units):
 
 Their log-growth rates, d log(curve)/dt, are reported per 1,000 training steps. The stage
 boundaries (:func:`stage_boundaries`) are read off these rates, one pair per replica.
+
+The chapter's runs (:func:`plan`) are one task per regime and seed; :func:`seed_statistics`
+turns their Histories into one row per seed, from which :func:`claim_values` reads the
+statistic of each registered claim.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from imbcl.engine import metrics
-from imbcl.engine.config import ConfigError
+from imbcl.engine.config import MASKS, ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
+from imbcl.engine.config import validated_field as field
 from imbcl.engine.history import History
 from imbcl.engine.params import check_count, check_number
+from imbcl.engine.settings import StudySettings
+from imbcl.studies.runs import histories, run_task, summaries
 
 #: Rates are reported per this many training steps.
 RATE_UNIT = 1000
@@ -102,12 +112,6 @@ def group_rates(hist: History, window: int) -> dict[str, np.ndarray]:
 def alive_counts(hist: History) -> np.ndarray:
     """(T, R) number of live neurons (:func:`imbcl.engine.metrics.alive`) at each record."""
     return metrics.alive(hist.align, hist.noise).sum(axis=-1)
-
-
-def live_noise(hist: History) -> np.ndarray:
-    """(T, R) mean noise norm over the live neurons only (alignment units)."""
-    live = metrics.alive(hist.align, hist.noise)
-    return (hist.noise * live).sum(-1) / np.maximum(live.sum(-1), 1)
 
 
 def _first_sustained(cond: np.ndarray, start: int, hold: int) -> int | None:
@@ -191,10 +195,10 @@ def stage_rates(hist: History, bounds: np.ndarray) -> pd.DataFrame:
     """Log-growth rate of each group in each stage of each replica (per RATE_UNIT steps).
 
     Long format: columns seed, stage, group, rate. Groups are the three of
-    :func:`group_curves` plus ``noise (live)``, the noise of live neurons only
-    (:func:`live_noise`). Rates are net log-growth rates over the stage (:func:`net_rate`).
+    :func:`group_curves` plus ``noise (survivors)``, the noise of the neurons alive at the end
+    (:func:`survivor_noise`). Rates are net log-growth rates over the stage (:func:`net_rate`).
     """
-    curves = group_curves(hist) | {"noise (live)": live_noise(hist)}
+    curves = group_curves(hist) | {"noise (survivors)": survivor_noise(hist)}
     rows = []
     for r, spans in enumerate(stage_spans(hist.steps, bounds)):
         for stage, (a, b) in zip(STAGES, spans, strict=True):
@@ -226,16 +230,35 @@ def boundary_table(hist: History, bounds: np.ndarray) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ onsets and end points
 def group_onsets(hist: History, threshold: float = metrics.ONSET) -> dict[str, np.ndarray]:
-    """Onset steps (R, K_group) per group (:func:`imbcl.engine.metrics.onset_steps`); never = +inf."""
+    """Onset steps (R, K_group) per group (:func:`imbcl.engine.metrics.onset_steps`); NaN for
+    a feature that never reaches the threshold."""
     on = metrics.onset_steps(hist.steps, hist.align, threshold)
-    on = np.where(np.isnan(on), np.inf, on)
     return {"majority": on[:, ~hist.minority], "minority": on[:, hist.minority]}
 
 
-def onset_order(hist: History, threshold: float = metrics.ONSET) -> np.ndarray:
-    """(R,) bool: every majority feature's onset precedes every minority feature's onset."""
+def onset_gap(hist: History, threshold: float = metrics.ONSET) -> np.ndarray:
+    """(R,) earliest minority onset minus latest majority onset (training steps).
+
+    Positive when every majority feature is picked up before any minority feature. NaN in a
+    replica where some majority feature or every minority feature never reaches the onset:
+    the order is then undefined, not "majority first".
+    """
     on = group_onsets(hist, threshold)
-    return on["majority"].max(axis=1) < on["minority"].min(axis=1)
+    with np.errstate(all="ignore"):
+        first_minority = np.where(
+            np.isnan(on["minority"]).all(axis=1), np.nan, np.nanmin(on["minority"], axis=1)
+        )
+    return first_minority - on["majority"].max(axis=1)
+
+
+def survivor_noise(hist: History) -> np.ndarray:
+    """(T, R) mean noise norm of the neurons alive at the last record, at every record.
+
+    One fixed set of neurons per replica, so its changes over a stage are changes of those
+    neurons' weights, not of which neurons are counted.
+    """
+    live = metrics.alive(hist.align[-1], hist.noise[-1])  # (R, m)
+    return (hist.noise * live).sum(-1) / np.maximum(live.sum(-1), 1)
 
 
 def final_levels(hist: History, last: int) -> dict[str, np.ndarray]:
@@ -246,11 +269,6 @@ def final_levels(hist: History, last: int) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------ figures' data
-def kappa_curve(steps: np.ndarray, kappa_max: float, ramp_steps: int) -> np.ndarray:
-    """(T,) the ramp kappa(t) = kappa_max * min(1, t / ramp_steps) at ``steps``."""
-    return kappa_max * np.minimum(1.0, np.asarray(steps, dtype=float) / ramp_steps)
-
-
 def neuron_order(align: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """(m,) neuron order for a heat map of one replica: by owner feature, then by strength.
 
@@ -276,41 +294,141 @@ def heatmap_panels(hist: History, replica: int, steps) -> tuple[np.ndarray, np.n
     return panels, order
 
 
-def regime_map(hist: History, last: int) -> pd.DataFrame:
-    """One row per replica: rho, seed, final group levels (:func:`final_levels`), their ratio
-    minority / majority, and the median minority onset step (inf if never)."""
-    fin = final_levels(hist, last)
-    on = group_onsets(hist)["minority"]
+# ------------------------------------------------------------------ the chapter's runs
+@dataclass(frozen=True)
+class Settings(StudySettings):
+    """Chapter 1: two regimes of the book's recipe, recorded finely, plus trained attention."""
+
+    PROFILES: ClassVar = {
+        "full": {"n_seeds": 10, "attention_seeds": 4},
+        "small": {"n_seeds": 6, "attention_seeds": 0},
+    }
+
+    rho: float = field(4.0, lo=1, doc="imbalance ratio of the main regime (minority learnable)")
+    rho_past: float = field(16.0, lo=1, doc="imbalance ratio past the learnability cliff")
+    mask: str = field("token", choices=MASKS, doc="masking granularity of the two views")
+    record_every: int = field(2, lo=1, doc="steps between records (stage I lasts ~10 steps)")
+    window: int = field(4, lo=1, doc="half-width of the majority growth rate (steps)")
+    stall: float = field(0.1, lo=0, hi=1, lo_open=True, hi_open=True, doc="stage I ends below")
+    silenced: float = field(0.1, lo=0, hi=1, lo_open=True, hi_open=True, doc="stage II ends at")
+    hold: int = field(6, lo=1, doc="steps a stage boundary must hold for")
+    final_window: int = field(100, lo=1, doc="final values average the last this-many steps")
+    attention_seeds: int = field(4, lo=0, doc="seeds rerun with trained attention (0: none)")
+    heatmap_seed: int = field(0, lo=0, doc="index of the seed shown in the heat maps")
+
+    def _check_joint(self) -> None:
+        if self.rho_past <= self.rho:
+            raise ConfigError(f"rho_past must be > rho = {self.rho:g} (got {self.rho_past:g})")
+        if min(self.window, self.hold) < self.record_every:
+            raise ConfigError(
+                f"window and hold must be >= record_every = {self.record_every} steps "
+                f"(got window={self.window}, hold={self.hold})"
+            )
+        if self.heatmap_seed >= self.n_seeds:
+            raise ConfigError(f"heatmap_seed must be < n_seeds = {self.n_seeds}")
+        if self.attention_seeds > self.n_seeds:
+            raise ConfigError(f"attention_seeds must be <= n_seeds = {self.n_seeds}")
+        steps = TrainConfig().steps
+        if self.final_window >= steps:
+            raise ConfigError(f"final_window must be < the {steps} training steps")
+
+
+#: The chapter's groups of runs: the main regime, past the cliff, the main regime with
+#: trained attention (same seeds, so paired with the main regime).
+REGIMES = ("main", "past", "attention")
+
+
+def regime_specs(settings: Settings) -> dict[str, list[RunSpec]]:
+    """The RunSpecs of each regime: the book's recipe at ``rho`` / ``rho_past``."""
+    train = TrainConfig(record_every=settings.record_every)
+
+    def specs(rho, seeds, attention=False):
+        data, model = (
+            DataConfig(rho=rho, mask=settings.mask),
+            ModelConfig(train_attention=attention),
+        )
+        return [RunSpec(data, model, train, seed=s) for s in seeds]
+
+    seeds = settings.seeds
+    return {
+        "main": specs(settings.rho, seeds),
+        "past": specs(settings.rho_past, seeds),
+        "attention": specs(settings.rho, seeds[: settings.attention_seeds], attention=True),
+    }
+
+
+def plan(settings: Settings) -> list:
+    """One task per regime and seed (:func:`imbcl.studies.runs.train_run`)."""
+    return [
+        run_task(spec, f"ch1 {name} rho={spec.data.rho:g} seed={spec.seed}")
+        for name, specs in regime_specs(settings).items()
+        for spec in specs
+    ]
+
+
+def regime_histories(settings: Settings, results) -> dict[str, History]:
+    """{regime: History} from the results of :func:`plan` (regimes without runs left out)."""
+    groups, start = {}, 0
+    for name, specs in regime_specs(settings).items():
+        if specs:
+            groups[name] = list(range(start, start + len(specs)))
+        start += len(specs)
+    return histories(results, groups)
+
+
+def run_summaries(results) -> pd.DataFrame:
+    """One row per run: seed, rho, final alignments, attention entropy (see ``train_run``)."""
+    return summaries(results)
+
+
+# ------------------------------------------------------------------ one statistic per seed
+def seed_statistics(hist: History, settings: Settings) -> pd.DataFrame:
+    """One row per seed of one regime: stage boundaries t1, t2 (steps; NaN if not found),
+    the onset gap (:func:`onset_gap`, steps), the stage rates of the mean noise norm
+    (``noise_I``, ``noise_II``, ``noise_III``) and of the survivors' noise in stage III
+    (``survivors_III``), per 1,000 steps, the final group levels and
+    ``log_ratio`` = log(final minority / final majority)."""
+    bounds = stage_boundaries(
+        hist, settings.window, settings.stall, settings.silenced, settings.hold
+    )
+    rates = stage_rates(hist, bounds).pivot_table(
+        index="seed", columns=["group", "stage"], values="rate", dropna=False
+    )
+    seeds = [s.seed for s in hist.specs]
+    fin = final_levels(hist, settings.final_window)
     return pd.DataFrame(
         {
-            "rho": [s.data.rho for s in hist.specs],
-            "seed": [s.seed for s in hist.specs],
-            "final majority": fin["majority"],
-            "final minority": fin["minority"],
-            "minority / majority": fin["minority"] / fin["majority"],
-            "minority onset": np.median(on, axis=1),
+            "seed": seeds,
+            "t1": bounds[:, 0],
+            "t2": bounds[:, 1],
+            "onset_gap": onset_gap(hist),
+            "noise_I": rates[("noise", "I")].reindex(seeds).to_numpy(),
+            "noise_II": rates[("noise", "II")].reindex(seeds).to_numpy(),
+            "noise_III": rates[("noise", "III")].reindex(seeds).to_numpy(),
+            "survivors_III": rates[("noise (survivors)", "III")].reindex(seeds).to_numpy(),
+            "final_majority": fin["majority"],
+            "final_minority": fin["minority"],
+            "log_ratio": np.log(fin["minority"] / fin["majority"]),
         }
     )
 
 
-def shade_stages(ax, bounds: np.ndarray, last_step: float) -> None:
-    """Shade stages I, II, III on ``ax`` from per-replica ``bounds`` (R, 2).
+def claim_values(stats: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The per-seed statistic of each Chapter 1 claim, from the main regime's
+    :func:`seed_statistics` (one value per seed; NaN where a stage was not found)."""
+    rate_i = stats.noise_I.to_numpy()
+    with np.errstate(all="ignore"):
+        slowdown = np.where(rate_i > 0, np.log10(np.abs(stats.noise_II) / rate_i), np.nan)
+    return {
+        "ch1.onset-order": stats.onset_gap.to_numpy(),
+        "ch1.noise-grows-stage-i": rate_i,
+        "ch1.noise-stalls-stage-ii": slowdown,
+        "ch1.noise-falls-stage-iii": stats.survivors_III.to_numpy(),
+        "ch1.minority-smaller": stats.log_ratio.to_numpy(),
+    }
 
-    Spans use the mean boundaries over replicas; each replica's own boundaries are drawn as
-    thin dashed lines. Stage names are written at the top of the axes.
-    """
-    t1, t2 = np.nanmean(bounds, axis=0)
-    shades = ((0.0, t1, "0.93"), (t1, t2, "white"), (t2, last_step, "0.86"))
-    for (a, b, colour), name in zip(shades, STAGES, strict=True):
-        ax.axvspan(a, b, color=colour, zorder=0, lw=0)
-        ax.text(
-            np.sqrt(max(a, 1.0) * b) if ax.get_xscale() != "linear" else (a + b) / 2,
-            1.0,
-            name,
-            transform=ax.get_xaxis_transform(),
-            ha="center",
-            va="bottom",
-            fontsize=9,
-        )
-    for t in bounds[np.isfinite(bounds)]:
-        ax.axvline(t, color="0.5", lw=0.6, ls="--", zorder=1)
+
+def claims_from_results(settings: Settings, results) -> dict[str, np.ndarray]:
+    """:func:`claim_values` straight from the results of :func:`plan`."""
+    main = regime_histories(settings, results)["main"]
+    return claim_values(seed_statistics(main, settings))
