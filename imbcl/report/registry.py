@@ -215,6 +215,353 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             status="inconclusive",
             profiles=("full", "small"),
         ),
+        # -------------------------------------------------------------- Chapter 2: capacity
+        ClaimSpec(
+            id="ch2.balanced-control",
+            chapter="ch2",
+            anchor="ch2-claims",
+            paper="Without imbalance the two groups of features are served alike.",
+            tested="At rho = 1 minority and majority features get the same number of neurons, "
+            "within 15 %.",
+            statistic="(neurons per minority feature - per majority feature) / per majority "
+            "feature, averaged over the widths of the sweep, per seed",
+            direction="within",
+            threshold=0.15,
+            regime=f"rho = 1; widths of the sweep; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch2.fewer-neurons",
+            chapter="ch2",
+            anchor="ch2-claims",
+            paper="Minority features cost capacity: fewer neurons specialise in a minority "
+            "feature than in a majority feature.",
+            tested="At rho = 4 fewer neurons specialise in each minority feature than in each "
+            "majority feature.",
+            statistic="(neurons per minority feature - per majority feature) / per majority "
+            "feature, averaged over the widths of the sweep, per seed",
+            direction="<",
+            threshold=0.0,
+            regime=f"rho = 4, minority features learnable; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch2.fewer-neurons-near-cliff",
+            chapter="ch2",
+            anchor="ch2-claims",
+            paper="Minority features cost capacity: fewer neurons specialise in a minority "
+            "feature than in a majority feature.",
+            tested="At rho = 8 fewer neurons specialise in each minority feature than in each "
+            "majority feature.",
+            statistic="(neurons per minority feature - per majority feature) / per majority "
+            "feature, averaged over the widths of the sweep, per seed",
+            direction="<",
+            threshold=0.0,
+            regime=f"rho = 8, near the learnability cliff; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch2.decline",
+            chapter="ch2",
+            anchor="ch2-claims",
+            paper="The more imbalanced the data, the fewer neurons a minority feature gets.",
+            tested="The number of neurons per minority feature falls as rho grows.",
+            statistic="Spearman correlation between rho and neurons per minority feature over "
+            "the rho grid, averaged over the widths, per seed",
+            direction="<",
+            threshold=0.0,
+            regime=f"rho from 1 to 16; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch2.coverage-shrinks",
+            chapter="ch2",
+            anchor="ch2-claims",
+            paper="Covering every minority feature takes a wider network under imbalance.",
+            tested="At rho = 8 a smaller share of the minority features has a neuron of its own "
+            "than at rho = 1, over the widths of the sweep.",
+            statistic="coverage area at rho = 1 minus at rho = 8 (coverage area: the share of "
+            "minority features with at least one specialised neuron, averaged over the "
+            "widths), per seed",
+            direction=">",
+            threshold=0.0,
+            regime=f"rho = 1 against rho = 8; widths of the sweep; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch2.cliff-not-width",
+            chapter="ch2",
+            anchor="ch2-claims",
+            paper="Minority features cost capacity: a wide enough network serves them.",
+            tested="At rho = 16 fewer than half of the minority features are learned even at "
+            "the widest width.",
+            statistic="share of minority features with max_i |A_ij| >= 0.2 at the widest width, "
+            "per seed",
+            direction="<",
+            threshold=0.5,
+            regime=f"rho = 16, past the learnability cliff; widest width; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch2.lower-penalty-learns",
+            chapter="ch2",
+            anchor="ch2-claims",
+            paper="Minority features cost capacity: a wide enough network serves them.",
+            tested="At rho = 16 and m = 64 a ten times smaller L2 penalty lets more minority "
+            "features be learned than the recipe's penalty, on the same seeds.",
+            statistic="share of minority features learned (max_i |A_ij| >= 0.2) with the "
+            "smaller penalty minus with the recipe's, per seed",
+            direction=">",
+            threshold=0.0,
+            regime=f"rho = 16, m = 64; lambda = 0.005 against 0.05; {_RECIPE}",
+            status="inconclusive",
+        ),
+        # ------------------------------------------------------------ Chapter 3: separation
+        ClaimSpec(
+            id="ch3.control-probe",
+            chapter="ch3",
+            anchor="ch3-claims",
+            paper="Without imbalance a linear read-out detects both groups of features alike.",
+            tested="At rho = 1 the linear probe detects minority and majority features equally "
+            "well, within 0.02 balanced accuracy.",
+            statistic="probe balanced accuracy on majority minus on minority features at the "
+            "end of training, per seed",
+            direction="within",
+            threshold=0.02,
+            regime=f"rho = 1, sigma = 1; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch3.probe-gap",
+            chapter="ch3",
+            anchor="ch3-claims",
+            paper="Minority features are detected less accurately by a linear read-out of the "
+            "representation.",
+            tested="At rho = 8 the linear probe detects minority features less accurately than "
+            "majority features.",
+            statistic="probe balanced accuracy on majority minus on minority features at the "
+            "end of training, per seed",
+            direction=">",
+            threshold=0.0,
+            regime=f"rho = 8, sigma = 1, minority features learnable; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch3.probe-gap-grows",
+            chapter="ch3",
+            anchor="ch3-claims",
+            paper="The gap between the groups grows with the imbalance ratio.",
+            tested="The probe gap between majority and minority features grows with rho.",
+            statistic="Spearman correlation between rho and the probe gap over the rho grid, "
+            "per seed",
+            direction=">",
+            threshold=0.0,
+            regime=f"rho from 1 to 16, sigma = 1; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch3.minority-noisier",
+            chapter="ch3",
+            anchor="ch3-claims",
+            paper="Neurons that learn a minority feature carry relatively more noise than "
+            "those that learn a majority feature.",
+            tested="At rho = 4 the best neuron for a minority feature has a lower "
+            "feature-to-noise ratio than the best neuron for a majority feature.",
+            statistic="log of (median over minority features of the best live neuron's "
+            "|A_ij| / noise norm) over (the same for majority features), at the end, per seed",
+            direction="<",
+            threshold=0.0,
+            regime=f"rho = 4, sigma = 1; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch3.minority-noisier-stage-ii",
+            chapter="ch3",
+            anchor="ch3-claims",
+            paper="Neurons that learn a minority feature carry relatively more noise than "
+            "those that learn a majority feature.",
+            tested="At rho = 8, in stage II (step 200), the best neuron for a minority feature "
+            "has a lower feature-to-noise ratio than the best neuron for a majority feature.",
+            statistic="log of (median over minority features of the best live neuron's "
+            "|A_ij| / noise norm) over (the same for majority features), at step 200, per seed",
+            direction="<",
+            threshold=0.0,
+            regime=f"rho = 8, sigma = 1, step 200; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch3.ratio-falls",
+            chapter="ch3",
+            anchor="ch3-claims",
+            paper="The separation of minority features from noise degrades as the imbalance grows.",
+            tested="The feature-to-noise ratio of the best neuron for a minority feature falls "
+            "as rho grows.",
+            statistic="Spearman correlation between rho and the minority features' median "
+            "best-neuron feature-to-noise ratio at the end, over the rho grid, per seed",
+            direction="<",
+            threshold=0.0,
+            regime=f"rho from 1 to 16, sigma = 1; {_RECIPE}",
+            status="inconclusive",
+        ),
+        # --------------------------------------------------------------- Chapter 4: pruning
+        ClaimSpec(
+            id="ch4.magnitude-helps-coordinate",
+            chapter="ch4",
+            anchor="ch4-claims",
+            paper="Pruning the smallest weights in stage II and training on with the mask "
+            "held restores the minority features.",
+            tested="Magnitude pruning of half of the neuron weights' coordinates in stage II "
+            "raises the minority probe, against the unpruned twin.",
+            statistic="minority probe balanced accuracy, pruned minus unpruned twin (same "
+            "seed, weights and data stream), per seed",
+            direction=">",
+            threshold=0.0,
+            regime=f"rho = 8, p = 0.5, coordinate basis, pruned in stage II; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch4.magnitude-helps-feature",
+            chapter="ch4",
+            anchor="ch4-claims",
+            paper="Pruning the smallest weights in stage II and training on with the mask "
+            "held restores the minority features.",
+            tested="Magnitude pruning of half of the neuron weights' coefficients in the "
+            "feature basis in stage II raises the minority probe, against the unpruned twin.",
+            statistic="minority probe balanced accuracy, pruned minus unpruned twin, per seed",
+            direction=">",
+            threshold=0.0,
+            regime=f"rho = 8, p = 0.5, feature basis, pruned in stage II; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch4.too-much-hurts",
+            chapter="ch4",
+            anchor="ch4-claims",
+            paper="Pruning too much removes the signal itself and hurts.",
+            tested="Magnitude pruning at p = 0.97 helps the minority probe less than at p = 0.5.",
+            statistic="paired change of the minority probe at p = 0.97 minus at p = 0.5 "
+            "(feature basis, magnitude), per seed",
+            direction="<",
+            threshold=0.0,
+            regime=f"rho = 8, feature basis, pruned in stage II; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch4.magnitude-beats-random",
+            chapter="ch4",
+            anchor="ch4-claims",
+            paper="Pruning works by removing the smallest, noise-dominated weights.",
+            tested="In the sparse bases a magnitude mask helps the minority probe more than a "
+            "random mask at the same rate.",
+            statistic="paired change of the minority probe with a random mask minus with a "
+            "magnitude mask, averaged over the sparse bases (feature, feature + random "
+            "complement, estimated) and the rates 0.5 and 0.9, per seed",
+            direction="<",
+            threshold=0.0,
+            regime=f"rho = 8, pruned in stage II; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch4.oracle-not-special",
+            chapter="ch4",
+            anchor="ch4-claims",
+            paper="(a control of the book's, not a claim of the paper)",
+            tested="Pruning in the dictionary's basis does what pruning in the features plus a "
+            "random complement does, within 0.03.",
+            statistic="paired change of the minority probe in the dictionary's basis minus in "
+            "the features-plus-random-complement basis, averaged over modes and the rates 0.5 "
+            "and 0.9, per seed",
+            direction="within",
+            threshold=0.03,
+            regime=f"rho = 8, pruned in stage II; {_RECIPE}",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch4.updates-amplified",
+            chapter="ch4",
+            anchor="ch4-claims",
+            paper="Pruning amplifies the updates along minority-feature directions relative to "
+            "majority directions.",
+            tested="Right after magnitude pruning in the feature basis, the minority / majority "
+            "ratio of update sizes exceeds that of the unpruned twin.",
+            statistic="log of (minority / majority mean |update of A_ij| per step over the 20 "
+            "steps after pruning, kept coefficients of neurons alive at pruning) over the same "
+            "for the unpruned twin, per seed",
+            direction=">",
+            threshold=0.0,
+            regime=f"rho = 8, p = 0.5, feature basis, pruned in stage II; {_RECIPE}",
+            status="inconclusive",
+        ),
+        # ------------------------------------------------------------ Chapter 5: real images
+        ClaimSpec(
+            id="ch5.pretraining-helps",
+            chapter="ch5",
+            anchor="ch5-claims",
+            paper="(a sanity check of the book's, not a claim of the paper)",
+            tested="Contrastive pre-training on long-tailed digits beats the untrained encoder "
+            "under the full linear probe.",
+            statistic="overall test accuracy (points), SimCLR minus the untrained encoder, "
+            "per seed",
+            direction=">",
+            threshold=0.0,
+            regime="digits-LT, rho = 50, full probe",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch5.imbalance-costs-tail",
+            chapter="ch5",
+            anchor="ch5-claims",
+            paper="Long-tailed pre-training hurts the representation of the rare classes.",
+            tested="Pre-training on a balanced set of the same size raises the tail classes' "
+            "few-shot accuracy over long-tailed pre-training.",
+            statistic="tail accuracy (points, few-shot probe), balanced minus long-tailed "
+            "pre-training, per seed",
+            direction=">",
+            threshold=0.0,
+            regime="digits-LT, rho = 50, few-shot probe",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch5.prune-helps-tail",
+            chapter="ch5",
+            anchor="ch5-claims",
+            paper="Magnitude pruning during contrastive pre-training on long-tailed data "
+            "raises the accuracy on the rare classes.",
+            tested="One-shot magnitude pruning of half of the neuron weights after the warm-up "
+            "raises the tail classes' few-shot accuracy over plain SimCLR.",
+            statistic="tail accuracy (points, few-shot probe), prune 0.5 minus SimCLR, per seed",
+            direction=">",
+            threshold=0.0,
+            regime="digits-LT, rho = 50, few-shot probe",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch5.heavy-prune-hurts",
+            chapter="ch5",
+            anchor="ch5-claims",
+            paper="Pruning too much removes the signal itself and hurts.",
+            tested="One-shot magnitude pruning of 90 % of the neuron weights lowers the overall "
+            "accuracy.",
+            statistic="overall accuracy (points, full probe), prune 0.9 minus SimCLR, per seed",
+            direction="<",
+            threshold=0.0,
+            regime="digits-LT, rho = 50, full probe",
+            status="inconclusive",
+        ),
+        ClaimSpec(
+            id="ch5.sdclr-helps-tail",
+            chapter="ch5",
+            anchor="ch5-claims",
+            paper="Contrasting a network with its pruned self (SDCLR) raises the accuracy on "
+            "the rare classes.",
+            tested="An SDCLR-style pruned branch at rate 0.5 raises the tail classes' few-shot "
+            "accuracy over plain SimCLR.",
+            statistic="tail accuracy (points, few-shot probe), SDCLR 0.5 minus SimCLR, per seed",
+            direction=">",
+            threshold=0.0,
+            regime="digits-LT, rho = 50, few-shot probe",
+            status="inconclusive",
+        ),
     )
 )
 
