@@ -86,14 +86,17 @@ def atlas_figure(table: pd.DataFrame, cliffs: pd.DataFrame, regimes: pd.DataFram
     recipe = cliffs.set_index("variant").loc["recipe"]
     if np.isfinite(recipe.cliff):
         left.axvline(recipe.cliff, color=colours["recipe"], ls="--", lw=1)
+    rhos = sorted(set(table.rho))
     for ax in (left, right):
         ax.set_xscale("log")
+        ax.set_xticks(rhos, [f"{r:g}" for r in rhos])
+        ax.minorticks_off()
         ax.set_xlabel("imbalance ratio ρ")
         for _, r in regimes.iterrows():
             ax.plot(r.rho, 0, marker="|", ms=12, color="0.3", transform=ax.get_xaxis_transform())
     for rho, labels in regimes.groupby("rho").label:
         left.annotate(
-            "\n".join(labels),
+            "\n".join(sorted(set(labels))),
             (rho, 0.02),
             xycoords=("data", "axes fraction"),
             fontsize=6,
