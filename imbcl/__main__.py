@@ -1,4 +1,5 @@
-"""Command line: ``python -m imbcl sweep <chapter> [-p NAME VALUE ...]`` fills the results store.
+"""Command line: ``python -m imbcl sweep <chapter> [-p NAME VALUE ...]`` fills the results store;
+``python -m imbcl robustness`` runs the perturbation suite.
 
 A chapter's study module exposes ``Settings.from_params(profile, **overrides)`` (a dataclass
 that validates every value) and ``plan(settings) -> list[Task]``; its notebook runs the same
@@ -80,6 +81,7 @@ def parser() -> argparse.ArgumentParser:
     """``python -m imbcl``'s argument parser."""
     top = argparse.ArgumentParser(prog="python -m imbcl", description=__doc__.splitlines()[0])
     commands = top.add_subparsers(dest="command", required=True)
+    commands.add_parser("robustness", help="the perturbation suite (see --help there)")
     cmd = commands.add_parser("sweep", help="fill the results store with a chapter's tasks")
     cmd.add_argument("chapter", help=f"one of {', '.join(CHAPTERS)}, or a study module path")
     cmd.add_argument(
@@ -106,7 +108,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv``, build the chapter's plan and run it. Invalid input (chapter, parameter
-    names and values, store) exits with status 2 before any compute."""
+    names and values, store) exits with status 2 before any compute. ``robustness`` runs the
+    perturbation suite (:mod:`imbcl.report.robustness`)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["robustness"]:
+        from imbcl.report import robustness
+
+        return robustness.main(argv[1:])
     top = parser()
     args = top.parse_args(argv)
     try:
