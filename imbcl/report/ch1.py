@@ -55,6 +55,7 @@ def bias_and_loss(hists: dict[str, History], titles: dict):
     of live neurons; the InfoNCE loss (mean over the steps between records). Mean and 95 % CI
     over seeds, one line style per regime."""
     fig, axes = figures.figure(1, 3)
+    fig.get_layout_engine().set(wspace=0.12)  # room for the twin axis's label
     first = next(iter(hists.values()))
     axes[0].plot(first.steps, kappa_curve(first), color="k")
     axes[0].set_ylabel("bias multiplier κ(t)")
@@ -92,11 +93,28 @@ def heatmaps(hist: History, replica: int, bounds: np.ndarray):
     return fig
 
 
+#: How the per-seed statistics read in the chapter's tables.
+LABELS = {
+    "t1": "end of stage I, t1 (step)",
+    "t2": "end of stage II, t2 (step)",
+    "onset_gap": "earliest minority - latest majority onset (steps)",
+    "noise_I": "noise growth rate, stage I (per 1k steps)",
+    "noise_II": "noise growth rate, stage II (per 1k steps)",
+    "noise_III": "noise growth rate, stage III, all neurons",
+    "survivors_III": "noise growth rate, stage III, survivors",
+    "final_majority": "final best alignment, majority (a.u.)",
+    "final_minority": "final best alignment, minority (a.u.)",
+    "log_ratio": "log(final minority / final majority)",
+}
+
+
 def summary_table(stats: dict[str, pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    """Per regime and statistic: 'mean [95 % CI] k/n' over seeds (k: seeds above 0)."""
+    """Per statistic (rows, see :data:`LABELS`) and regime (columns): 'mean [95 % CI] k/n'
+    over seeds, k the seeds above 0."""
     long = pd.concat([s.assign(regime=name) for name, s in stats.items()], ignore_index=True)
     table = summarise(long, by=["regime"], values=columns).assign(cell=lambda t: cell_text(t))
-    return table.pivot(index="metric", columns="regime", values="cell").loc[columns, list(stats)]
+    wide = table.pivot(index="metric", columns="regime", values="cell").loc[columns, list(stats)]
+    return wide.rename(index=LABELS).rename_axis(index="statistic", columns="regime")
 
 
 def attention_table(summary: pd.DataFrame, settings: stages.Settings) -> pd.DataFrame:
