@@ -1,10 +1,9 @@
-"""Evaluation rows, one experiment per call, paired deltas and the seed-summary tables."""
+"""Evaluation rows and one experiment per call."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from imbcl.images import analysis, training
 from imbcl.images.config import ImageDataConfig, Method, SimCLRConfig
@@ -12,42 +11,6 @@ from imbcl.images.datasets import load_dataset
 
 TINY = dict(d=8, m=8, proj=4, batch=16, record_every=1, sdclr_every=1)
 DIGITS = ImageDataConfig(n_max=20, n_probe=10, n_test=5, k_shot=2, n_draws=2)
-
-
-def _fake_results():
-    rows = []
-    for seed in range(3):
-        for probe in ("full", "few-shot"):
-            for method, shift in (("SimCLR", 0.0), ("balanced", 1.0 + seed)):
-                rows.append(
-                    {
-                        "rho": 10.0,
-                        "seed": seed,
-                        "method": method,
-                        "probe": probe,
-                        "overall": 80 + shift,
-                        "head": 85.0,
-                        "tail": 75 + shift,
-                        "gap": 10 - shift,
-                    }  # fmt: skip
-                )
-    return pd.DataFrame(rows)
-
-
-def test_paired_deltas_and_table():
-    deltas = analysis.paired_deltas(_fake_results())
-    assert set(deltas.method) == {"balanced"} and len(deltas) == 6
-    assert np.allclose(deltas.sort_values(["probe", "seed"])["tail"].to_numpy(), [1, 2, 3] * 2)
-    table = analysis.delta_table(deltas)
-    assert table.loc[(10.0, "full", "balanced"), "tail"] == "+2.00 ± 1.00 (3/3)"
-    assert table.loc[(10.0, "full", "balanced"), "gap"] == "-2.00 ± 1.00 (3/3)"
-    assert table.loc[(10.0, "full", "balanced"), "head"] == "+0.00 ± 0.00 (0/3)"
-    v = analysis.delta_values(deltas, "balanced", "tail", probe="full")
-    assert np.array_equal(np.sort(v), [1.0, 2.0, 3.0])
-    with pytest.raises(KeyError, match="no paired deltas"):
-        analysis.delta_values(deltas, "prune 0.5", "tail")
-    acc = analysis.accuracy_table(_fake_results(), ["SimCLR", "balanced"])
-    assert acc.loc[(10.0, "full", "balanced"), "tail"] == "77.0 ± 1.0"
 
 
 def test_evaluate_on_digits_rows():

@@ -19,9 +19,6 @@ def test_methods_and_names():
     ]
     with pytest.raises(ConfigError, match=r"^rates values must be < 1 \(got 1.0\)$"):
         config.make_methods("0.5,1", "", "")
-    methods = config.make_methods("0.3,0.9", "0.7", "0.5")
-    assert config.method_rates(methods, "magnitude") == [0.3, 0.9]
-    assert config.method_rates(methods, "sdclr") == [0.5]
 
 
 def test_config_errors_are_clear():
@@ -35,12 +32,6 @@ def test_config_errors_are_clear():
         SimCLRConfig(prune="W,G1")
     with pytest.raises(ConfigError, match=r"^prune names W more than once \(got 'W, E,W'\)$"):
         SimCLRConfig(prune="W, E,W")
-    with pytest.raises(ConfigError, match=r"n_seeds must be >= 1 \(got 0\)"):
-        config.check_seeds(0)
-    with pytest.raises(ConfigError, match=r"first_seed must be >= 0 \(got -1\)"):
-        config.check_seeds(2, -1)
-    assert config.check_seeds(3, 2) == [2, 3, 4]
-    assert config.check_seeds("2") == [0, 1]  # papermill may pass a string
 
 
 def test_group_must_leave_head_and_tail_apart():

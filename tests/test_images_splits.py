@@ -75,26 +75,37 @@ def test_class_sizes_of_digits_are_checked_before_any_split():
     """Digits: the fewest images of a class is 174 (digit 8), 124 after 50 test images."""
     digits = datasets.load_digits()
     assert np.bincount(digits.labels).min() == 174
-    splits.check_class_sizes(digits, None, n_max=124, n_probe=124, n_test=50)
+    counts = ("digits", digits.class_counts, None)
+    assert np.array_equal(datasets.class_counts("digits")[0], digits.class_counts)
+    splits.check_class_sizes(*counts, n_max=124, n_probe=124, n_test=50)
     for seed in range(5):  # at the bound every seed's split can be drawn
         _digit_split(seed=seed, n_max=124, n_probe=124)
     message = r"n_test must be <= 174, the fewest images of one digits class \(got 175\)"
     with pytest.raises(ConfigError, match=message):
-        splits.check_class_sizes(digits, None, n_max=1, n_probe=1, n_test=175)
+        splits.check_class_sizes(*counts, n_max=1, n_probe=1, n_test=175)
     left = "the fewest images of one digits class left after the n_test = 50 held-out images"
     with pytest.raises(ConfigError, match=rf"^n_max must be <= 124, {left} \(got 125\)$"):
-        splits.check_class_sizes(digits, None, n_max=125, n_probe=100, n_test=50)
+        splits.check_class_sizes(*counts, n_max=125, n_probe=100, n_test=50)
     with pytest.raises(ConfigError, match=rf"^n_probe must be <= 124, {left} \(got 130\)$"):
-        splits.check_class_sizes(digits, None, n_max=120, n_probe=130, n_test=50)
+        splits.check_class_sizes(*counts, n_max=120, n_probe=130, n_test=50)
 
 
 def test_class_sizes_of_a_set_with_its_own_test_split(tmp_path):
     write_fake_cifar(tmp_path)  # 10 training and 2 test images per class
     pool, test = datasets.load_cifar10(root=tmp_path)
-    splits.check_class_sizes(pool, test, n_max=10, n_probe=10, n_test=2)
+    counts = ("cifar10", pool.class_counts, test.class_counts)
+    splits.check_class_sizes(*counts, n_max=10, n_probe=10, n_test=2)
     in_test = r"the fewest images of one cifar10 class in its test set \(got 3\)"
     with pytest.raises(ConfigError, match=rf"^n_test must be <= 2, {in_test}$"):
-        splits.check_class_sizes(pool, test, n_max=4, n_probe=4, n_test=3)
+        splits.check_class_sizes(*counts, n_max=4, n_probe=4, n_test=3)
     in_train = r"the fewest images of one cifar10 class in its training set \(got 11\)"
     with pytest.raises(ConfigError, match=rf"^n_max must be <= 10, {in_train}$"):
-        splits.check_class_sizes(pool, test, n_max=11, n_probe=4, n_test=2)
+        splits.check_class_sizes(*counts, n_max=11, n_probe=4, n_test=2)
+
+
+def test_cifar_class_counts_are_known_without_the_data():
+    pool, test = datasets.class_counts("cifar10")
+    assert pool.tolist() == [5000] * 10 and test.tolist() == [1000] * 10
+    message = r"^n_max must be <= 5000, the fewest images of one cifar10 class in its training"
+    with pytest.raises(ConfigError, match=message):
+        splits.check_class_sizes("cifar10", pool, test, n_max=5001, n_probe=500, n_test=1000)

@@ -7,6 +7,7 @@
 * :mod:`~imbcl.images.encoder`: tokens, the one-layer Transformer encoder and its head;
 * :mod:`~imbcl.images.training`: stacked replicas of every method, pruning masks, AdamW;
 * :mod:`~imbcl.images.probe`: linear probes on frozen features (batched L-BFGS);
-* :mod:`~imbcl.images.analysis`: evaluation rows, one experiment per call, paired tables;
-* :mod:`~imbcl.images.figures`: the paired-delta plot (to move to :mod:`imbcl.report`).
+* :mod:`~imbcl.images.analysis`: evaluation rows, one experiment per call;
+* :mod:`~imbcl.images.study`: the chapter's settings, its tasks (one per rho and seed) and
+  the per-seed values of its registered claims.
 """

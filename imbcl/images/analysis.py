@@ -1,9 +1,8 @@
-"""Chapter 5's measurements: probe every replica, run one experiment, pair and tabulate.
+"""Chapter 5's measurements: probe every replica, and one experiment in one call.
 
 :func:`evaluate` gives one row per (rho, seed, method, probe) with overall, head and tail
 accuracy and the head - tail gap, in percent; :func:`run_experiment` is one (seed set, rho)
-experiment in one call; :func:`paired_deltas` subtracts SimCLR on the same seed, and the
-tables summarise over seeds.
+experiment in one call. Paired deltas and seed summaries are :mod:`imbcl.report.paired`'s.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from imbcl.engine.metrics import mean_sd
 from imbcl.images.config import ImageDataConfig, Method, SimCLRConfig
 from imbcl.images.datasets import ImageSet
 from imbcl.images.probe import class_accuracy, features, fit_probe
@@ -112,76 +110,3 @@ def run_experiment(
     untrained = evaluate(initial).assign(method="untrained")
     exp = train(build(data, cfg, list(methods), list(seeds), sets, device))
     return pd.concat([untrained, evaluate(exp)], ignore_index=True), exp
-
-
-def _keys(frame: pd.DataFrame) -> list[str]:
-    """Columns that identify a row besides the method (rho, seed, probe)."""
-    return [c for c in frame.columns if c not in METRICS and c != "method"]
-
-
-def paired_deltas(results: pd.DataFrame, reference: str = "SimCLR") -> pd.DataFrame:
-    """Per (rho, seed, probe, method): each metric minus ``reference``'s on the same rho,
-    seed and probe (the same split, initialisation and mini-batches)."""
-    keys = _keys(results)
-    ref = results[results.method == reference].set_index(keys)[list(METRICS)]
-    others = results[results.method != reference].set_index(keys)
-    delta = others[list(METRICS)] - ref.reindex(others.index)
-    return delta.assign(method=others["method"]).reset_index()
-
-
-def _groups(frame: pd.DataFrame, order: list[str]):
-    """(key tuple, rows) per (rho, probe, method), methods in ``order``."""
-    outer = [c for c in _keys(frame) if c != "seed"]
-    for key, grp in frame.groupby(outer, sort=True):
-        for method in [m for m in order if m in set(grp.method)]:
-            yield (*key, method), grp[grp.method == method]
-
-
-def _improved(v: np.ndarray, metric: str) -> np.ndarray:
-    return (v < 0) if metric == "gap" else (v > 0)
-
-
-def _summary_table(frame: pd.DataFrame, order: list[str], cell) -> pd.DataFrame:
-    """Per (rho, probe, method): ``cell(metric, values over seeds)`` for each metric."""
-    rows = []
-    for key, grp in _groups(frame, order):
-        row = dict(zip([c for c in _keys(frame) if c != "seed"] + ["method"], key, strict=True))
-        for metric in METRICS:
-            row[metric] = cell(metric, grp[metric].to_numpy())
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    return table.set_index([c for c in table.columns if c not in METRICS])
-
-
-def delta_table(deltas: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
-    """Per (rho, probe, method): 'mean ± sd (k/n)' of each metric's paired delta, with k the
-    seeds that improved (delta > 0; delta < 0 for the gap). Methods in ``order``."""
-    order = list(dict.fromkeys(deltas.method)) if order is None else order
-
-    def cell(metric, v):
-        k = int(_improved(v, metric).sum())
-        mean, sd = mean_sd(v)
-        return f"{mean:+.2f} ± {sd:.2f} ({k}/{len(v)})"
-
-    return _summary_table(deltas, order, cell)
-
-
-def accuracy_table(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """Per (rho, probe, method): 'mean ± sd' over seeds of each metric (percent, unpaired)."""
-
-    def cell(metric, v):
-        mean, sd = mean_sd(v)
-        return f"{mean:.1f} ± {sd:.1f}"
-
-    return _summary_table(results, order, cell)
-
-
-def delta_values(deltas: pd.DataFrame, method: str, metric: str, **where) -> np.ndarray:
-    """The paired deltas of ``method`` on ``metric`` over seeds, rows filtered by ``where``
-    (e.g. probe='few-shot', rho=10); raises KeyError if none match."""
-    sel = deltas.method == method
-    for column, value in where.items():
-        sel &= deltas[column] == value
-    if not sel.any():
-        raise KeyError(f"no paired deltas for method={method!r}, {where}")
-    return deltas.loc[sel, metric].to_numpy()

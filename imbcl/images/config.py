@@ -2,8 +2,9 @@
 methods compared, and the bounds between them.
 
 Every value is checked at construction (:class:`imbcl.engine.config.Validated`); bounds that
-need the methods are :func:`check_schedule`, bounds that need the loaded images are
-:func:`imbcl.images.splits.check_class_sizes` (both run by :func:`imbcl.images.training.build`).
+need the methods are :func:`check_schedule`, bounds on the images per class are
+:func:`imbcl.images.splits.check_class_sizes` (both run by :func:`imbcl.images.training.build`
+and, before any data is loaded, by the chapter's :class:`imbcl.images.study.Settings`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from imbcl.engine.config import ConfigError, Validated, validated_field
-from imbcl.engine.params import check_count, parse_grid
+from imbcl.engine.params import parse_grid
 from imbcl.images.datasets import DATASETS, N_CLASSES
 
 #: Parameters that pruning may target (their rows are what a mask zeroes).
@@ -121,11 +122,6 @@ def make_methods(rates: str, random_rates: str, sdclr_rates: str) -> list[Method
     return [Method("simclr"), *methods, Method("balanced")]
 
 
-def method_rates(methods: Sequence[Method], kind: str) -> list[float]:
-    """The rates of the methods of ``kind`` (e.g. 'magnitude', 'sdclr'), in order."""
-    return [m.rate for m in methods if m.kind == kind]
-
-
 def check_schedule(cfg: SimCLRConfig, methods: Sequence[Method]) -> None:
     """ConfigError unless the training schedule lets every method in ``methods`` act.
 
@@ -145,10 +141,3 @@ def check_schedule(cfg: SimCLRConfig, methods: Sequence[Method]) -> None:
             f"sdclr_every must be < steps = {cfg.steps}, so that SDCLR's branch mask is "
             f"recomputed from trained weights at least once (got {cfg.sdclr_every})"
         )
-
-
-def check_seeds(n_seeds, first_seed=0) -> list[int]:
-    """[first_seed, ..., first_seed + n_seeds - 1]; n_seeds >= 1, first_seed >= 0."""
-    n_seeds = check_count(n_seeds, "n_seeds")
-    first_seed = check_count(first_seed, "first_seed", lo=0)
-    return list(range(first_seed, first_seed + n_seeds))

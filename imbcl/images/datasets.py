@@ -38,6 +38,8 @@ CIFAR_TEST = "test_batch"
 IMAGE_SHAPE = {"digits": (1, 8, 8), "cifar10": (3, 32, 32)}
 #: Number of classes per data set (known before loading, so settings can be checked early).
 N_CLASSES = {"digits": 10, "cifar10": 10}
+#: CIFAR-10's images per class in its training and test sets (the official split).
+CIFAR_COUNTS = (5000, 1000)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ class ImageSet:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def class_counts(self) -> np.ndarray:
+        """(C,) images per class."""
+        return np.bincount(self.labels, minlength=self.n_classes)
 
 
 def check_dataset(name: str) -> str:
@@ -166,6 +173,16 @@ def download_cifar10(root: str | os.PathLike | None = None, url: str = CIFAR_URL
         archive.unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def class_counts(name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(pool (C,), test (C,) or None): images per class of data set ``name``, without loading
+    it when they are known (CIFAR-10's official split); digits (cached, offline) is counted."""
+    check_dataset(name)
+    if name == "digits":
+        return load_digits().class_counts, None
+    train, test = CIFAR_COUNTS
+    return np.full(N_CLASSES[name], train), np.full(N_CLASSES[name], test)
 
 
 def load_dataset(

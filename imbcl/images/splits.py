@@ -14,7 +14,6 @@ import numpy as np
 
 from imbcl.engine.config import ConfigError
 from imbcl.engine.streams import Stream, numpy_rng
-from imbcl.images.datasets import ImageSet
 
 
 def longtail_counts(n_max: int, rho: float, n_classes: int) -> np.ndarray:
@@ -39,33 +38,39 @@ def balanced_counts(total: int, order: np.ndarray) -> np.ndarray:
 
 
 def check_class_sizes(
-    pool: ImageSet, test: ImageSet | None, n_max: int, n_probe: int, n_test: int
+    name: str,
+    pool_counts: np.ndarray,
+    test_counts: np.ndarray | None,
+    n_max: int,
+    n_probe: int,
+    n_test: int,
 ) -> None:
-    """ConfigError unless every seed's split of ``pool`` (and ``test``) can be drawn.
+    """ConfigError unless every seed's split of data set ``name`` can be drawn.
 
-    The held-out split takes ``n_test`` images of every class (from ``test`` if given, else
-    from the pool); what is left of the pool must hold ``n_max`` images of any class (the
-    most frequent class is the seed's choice) and ``n_probe`` of every class. Checked on the
+    ``pool_counts`` (C,) are the images per class of the pool, ``test_counts`` (C,) those of
+    the data set's own test set (None: the test split comes from the pool), e.g. from
+    :func:`imbcl.images.datasets.class_counts`. The held-out split takes ``n_test`` images of
+    every class; what is left of the pool must hold ``n_max`` images of any class (the most
+    frequent class is the seed's choice) and ``n_probe`` of every class. Checked on the
     smallest class, so that no seed fails halfway through an experiment.
     """
-    source = pool if test is None else test
-    fewest = int(np.bincount(source.labels, minlength=source.n_classes).min())
-    where = f"one {source.name} class" + ("" if test is None else " in its test set")
+    source = pool_counts if test_counts is None else test_counts
+    fewest = int(np.min(source))
+    where = f"one {name} class" + ("" if test_counts is None else " in its test set")
     if n_test > fewest:
         raise ConfigError(
             f"n_test must be <= {fewest}, the fewest images of {where} (got {n_test})"
         )
-    left = np.bincount(pool.labels, minlength=pool.n_classes) - (n_test if test is None else 0)
-    fewest_left = int(left.min())
-    where = f"one {pool.name} class " + (
+    fewest_left = int(np.min(pool_counts)) - (n_test if test_counts is None else 0)
+    where = f"one {name} class " + (
         f"left after the n_test = {n_test} held-out images"
-        if test is None
+        if test_counts is None
         else "in its training set"
     )
-    for name, value in (("n_max", n_max), ("n_probe", n_probe)):
+    for param, value in (("n_max", n_max), ("n_probe", n_probe)):
         if value > fewest_left:
             raise ConfigError(
-                f"{name} must be <= {fewest_left}, the fewest images of {where} (got {value})"
+                f"{param} must be <= {fewest_left}, the fewest images of {where} (got {value})"
             )
 
 

@@ -135,7 +135,10 @@ def check_experiment(
     if pool_set.name != data.dataset:
         raise ConfigError(f"sets must hold {data.dataset!r} images (got {pool_set.name!r})")
     check_schedule(cfg, methods)
-    check_class_sizes(pool_set, test_set, data.n_max, data.n_probe, data.n_test)
+    test_counts = None if test_set is None else test_set.class_counts
+    check_class_sizes(
+        pool_set.name, pool_set.class_counts, test_counts, data.n_max, data.n_probe, data.n_test
+    )
 
 
 def build(

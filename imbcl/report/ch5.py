@@ -1,0 +1,147 @@
+"""Chapter 5's tables and figures: probe accuracies, paired deltas seed by seed, the loss.
+
+Every summary is over seeds, the unit: mean and 95 % bootstrap CI
+(:func:`imbcl.report.paired.summarise`, :func:`imbcl.report.figures.mean_ci`); paired deltas
+subtract plain SimCLR on the same rho, seed and probe (:func:`imbcl.report.paired.paired_deltas`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from imbcl.images.analysis import METRICS
+from imbcl.report import figures
+from imbcl.report.paired import cell_text, paired_deltas, summarise
+
+#: The reference of every paired delta in the chapter's tables and figures.
+REFERENCE = "SimCLR"
+#: Columns that identify a unit of pairing: the same split, initialisation and mini-batches.
+UNIT = ("rho", "seed", "probe")
+#: Probes in the order of the tables and figures.
+PROBES = ("few-shot", "full")
+
+
+def deltas(table: pd.DataFrame) -> pd.DataFrame:
+    """Each method's row minus SimCLR's on the same (rho, seed, probe), for every metric of
+    :data:`imbcl.images.analysis.METRICS` (points); the untrained encoder included."""
+    return paired_deltas(table, by="method", reference=REFERENCE, pair_on=UNIT, values=METRICS)
+
+
+def _ordered(frame: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
+    """Rows sorted by rho, probe (few-shot first) and method in ``order`` (stable)."""
+    rank = {"probe": list(PROBES), "method": list(order)}
+
+    def key(column: pd.Series) -> pd.Series:
+        return column.map(rank[column.name].index) if column.name in rank else column
+
+    return frame.sort_values(["rho", "probe", "method"], key=key, kind="stable")
+
+
+def _wide(summary: pd.DataFrame, cells: pd.Series) -> pd.DataFrame:
+    """One row per (rho, probe, method), one column per metric, from a summarise table."""
+    wide = summary.assign(cell=cells.to_numpy()).pivot(
+        index=["rho", "probe", "method"], columns="metric", values="cell"
+    )
+    keys = summary[["rho", "probe", "method"]].drop_duplicates()
+    return wide.loc[pd.MultiIndex.from_frame(keys), list(METRICS)]
+
+
+def accuracy_table(table: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
+    """Per (rho, probe, method): 'mean [95 % CI]' over seeds of each metric (percent; not
+    paired), methods in ``order``."""
+    summary = summarise(_ordered(table, order), by=["rho", "probe", "method"], values=METRICS)
+    cells = [
+        f"{mean:.1f} [{lo:.1f}, {hi:.1f}]"
+        for mean, lo, hi in zip(summary["mean"], summary["lo"], summary["hi"], strict=True)
+    ]
+    return _wide(summary, pd.Series(cells, index=summary.index))
+
+
+def delta_table(paired: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
+    """Per (rho, probe, method): 'mean [95 % CI] k/n' of each metric's paired delta (points),
+    k the seeds that improved (a higher accuracy, a smaller gap); methods in ``order``."""
+    summary = summarise(
+        _ordered(paired, order),
+        by=["rho", "probe", "method"],
+        values=METRICS,
+        smaller_is_better=["gap"],
+    )
+    return _wide(summary, cell_text(summary))
+
+
+def plot_paired(ax, paired: pd.DataFrame, metric: str, order: Sequence[str], **where) -> None:
+    """One column per method of ``order`` present in ``paired``: each seed's paired delta of
+    ``metric`` (grey dots, jittered) and the mean with its 95 % bootstrap CI over seeds (bar),
+    in points; rows filtered by ``where`` (e.g. probe='full', rho=50)."""
+    sel = paired
+    for column, value in where.items():
+        sel = sel[sel[column] == value]
+    names = [m for m in order if m in set(sel.method)]
+    rng = np.random.default_rng(0)  # jitter only
+    for i, method in enumerate(names):
+        v = sel.loc[sel.method == method, metric].to_numpy(float)
+        ax.scatter(i + rng.uniform(-0.15, 0.15, v.size), v, s=10, color="0.55", lw=0)
+        mean, lo, hi = (float(a) for a in figures.mean_ci(v))
+        err = np.array([[mean - lo], [hi - mean]]) if np.isfinite(lo) else None
+        ax.errorbar(i + 0.3, mean, yerr=err, fmt="o", color=figures.PALETTE[0], ms=4, capsize=3)
+    ax.axhline(0.0, color="0.2", lw=0.8)
+    ax.set_xticks(range(len(names)), names, rotation=35, ha="right")
+
+
+def paired_figure(paired: pd.DataFrame, rhos: Sequence[float], order: Sequence[str], metric: str):
+    """Rows: few-shot and full probe; columns: the ``rhos``. Each panel: :func:`plot_paired`
+    of ``metric`` for every method but SimCLR (the reference) and the untrained encoder."""
+    shown = [m for m in order if m not in (REFERENCE, "untrained")]
+    fig, axes = figures.figure(len(PROBES), len(rhos), size=(7.5, 6.0), sharey="row", squeeze=False)
+    for i, probe in enumerate(PROBES):
+        for j, rho in enumerate(rhos):
+            ax = axes[i, j]
+            plot_paired(ax, paired, metric, shown, probe=probe, rho=rho)
+            ax.set_title(f"{probe} probe, ρ = {rho:g}", fontsize=10)
+            if i < len(PROBES) - 1:
+                ax.set_xticklabels([])
+        axes[i, 0].set_ylabel(f"Δ {metric} accuracy (points)")
+    return fig
+
+
+def loss_figure(curves: dict, methods: Sequence[str], shown: Sequence[str], prune_step: int):
+    """One panel per rho: the InfoNCE loss (nats) of the methods in ``shown``, mean and 95 %
+    CI over seeds, against the training step; ``curves`` is
+    :func:`imbcl.images.study.loss_curves` ({rho: (steps (T,), losses (S, T, M))}), the
+    columns of ``losses`` named by ``methods``. Dotted line: the one-shot pruning step."""
+    fig, axes = figures.figure(1, len(curves), sharey=True, squeeze=False)
+    for ax, (rho, (steps, losses)) in zip(axes[0], curves.items(), strict=True):
+        for k, name in enumerate(shown):
+            figures.band(ax, steps, losses[:, :, methods.index(name)], name, figures.PALETTE[k])
+        ax.axvline(prune_step, color="0.5", ls=":", lw=1)
+        ax.set_xlabel("training step")
+        ax.set_title(f"ρ = {rho:g}", fontsize=10)
+    axes[0, 0].set_ylabel("InfoNCE loss (nats)")
+    axes[0, -1].legend(fontsize=8)
+    return fig
+
+
+def seed_numbers(key: str, values, digits: int = 2) -> dict:
+    """Glue-ready summary of per-seed ``values`` (n,) (:func:`imbcl.report.paired.summarise`):
+    {key-mean, key-lo, key-hi (95 % CI, rounded to ``digits``), key-k (seeds above zero),
+    key-n (finite seeds)} as plain Python numbers."""
+    frame = pd.DataFrame({"unit": 0, "value": np.asarray(values, dtype=float)})
+    row = summarise(frame, by=["unit"], values=["value"]).iloc[0]
+    out = {f"{key}-{name}": round(float(row[name]), digits) for name in ("mean", "lo", "hi")}
+    return out | {f"{key}-k": int(row["improved"]), f"{key}-n": int(row["n"])}
+
+
+def verdict_numbers(verdicts: dict, digits: int = 2) -> dict:
+    """Glue-ready numbers of each claim's verdict, keyed 'ch5-<slug>-<name>': mean, lo, hi
+    (rounded to ``digits``), k (seeds on the claimed side), n and outcome (a word)."""
+    out = {}
+    for claim_id, v in verdicts.items():
+        key = "ch5-" + claim_id.split(".", 1)[1]
+        out |= {
+            f"{key}-{name}": round(float(getattr(v, name)), digits) for name in ("mean", "lo", "hi")
+        }
+        out |= {f"{key}-k": int(v.k), f"{key}-n": int(v.n), f"{key}-outcome": v.outcome}
+    return out

@@ -1,0 +1,97 @@
+"""Chapter 5's tables and figures (imbcl.report.ch5): paired deltas, summaries, CI bars."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from imbcl.report import ch5, figures  # noqa: E402
+from imbcl.report.registry import for_chapter  # noqa: E402
+from imbcl.report.verdicts import evaluate_all  # noqa: E402
+
+ORDER = ["SimCLR", "balanced", "untrained"]
+
+
+def _results(n_seeds: int = 6) -> pd.DataFrame:
+    """Balanced beats SimCLR on the tail by 1 + seed points; the untrained encoder trails by 20."""
+    rows = []
+    for seed in range(n_seeds):
+        for probe in ("full", "few-shot"):
+            for method, tail in (("SimCLR", 70.0), ("balanced", 71.0 + seed), ("untrained", 50.0)):
+                rows.append(
+                    {"rho": 50.0, "seed": seed, "method": method, "probe": probe,
+                     "overall": tail + 10, "head": 85.0, "tail": tail, "gap": 85.0 - tail}
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_deltas_subtract_simclr_of_the_same_seed_and_probe():
+    paired = ch5.deltas(_results())
+    assert set(paired.method) == {"balanced", "untrained"} and len(paired) == 24
+    bal = paired[(paired.method == "balanced") & (paired.probe == "full")].sort_values("seed")
+    assert bal["tail"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert np.allclose(bal["gap"], -bal["tail"]) and (bal["head"] == 0).all()
+
+
+def test_tables_are_ordered_and_formatted():
+    paired = ch5.deltas(_results())
+    table = ch5.delta_table(paired, ORDER)
+    assert list(table.columns) == ["overall", "head", "tail", "gap"]
+    assert [k[1:] for k in table.index] == [
+        ("few-shot", "balanced"), ("few-shot", "untrained"),
+        ("full", "balanced"), ("full", "untrained"),
+    ]  # fmt: skip
+    cell = table.loc[(50.0, "full", "balanced"), "tail"]
+    assert cell.startswith("+3.50 [") and cell.endswith("] 6/6")
+    assert table.loc[(50.0, "full", "balanced"), "gap"].endswith("] 6/6")  # a smaller gap
+    assert table.loc[(50.0, "full", "untrained"), "tail"].endswith("] 0/6")
+    acc = ch5.accuracy_table(_results(), ORDER)
+    assert [k[2] for k in acc.index[:3]] == ORDER
+    assert acc.loc[(50.0, "full", "SimCLR"), "tail"] == "70.0 [70.0, 70.0]"  # tied seeds
+    assert acc.loc[(50.0, "full", "balanced"), "tail"].startswith("73.5 [")
+
+
+def test_plot_paired_draws_seeds_and_the_bootstrap_ci():
+    paired = ch5.deltas(_results())
+    fig, ax = plt.subplots()
+    ch5.plot_paired(ax, paired, "tail", ORDER, probe="full", rho=50.0)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["balanced", "untrained"]
+    dots = [c for c in ax.collections if c.get_offsets().shape[0] == 6]
+    assert len(dots) == 2
+    assert sorted(dots[0].get_offsets()[:, 1]) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    mean, lo, hi = (float(a) for a in figures.mean_ci(np.arange(1.0, 7.0)))
+    marker = ax.lines[0]  # the mean of the first method
+    assert marker.get_ydata()[0] == pytest.approx(mean)
+    bar = ax.containers[0].lines[2][0].get_segments()[0]
+    assert bar[:, 1] == pytest.approx([lo, hi])
+    plt.close(fig)
+
+
+def test_figures_have_labelled_axes():
+    paired = ch5.deltas(_results())
+    fig = ch5.paired_figure(paired, [50.0], ORDER, "tail")
+    assert fig.axes[0].get_ylabel() == "Δ tail accuracy (points)"
+    plt.close(fig)
+    curves = {50.0: (np.arange(5), np.random.default_rng(0).normal(4, 0.1, (6, 5, 2)))}
+    fig = ch5.loss_figure(curves, ["SimCLR", "prune 0.9"], ["SimCLR", "prune 0.9"], 2)
+    assert fig.axes[0].get_ylabel() == "InfoNCE loss (nats)"
+    assert fig.axes[0].get_xlabel() == "training step"
+    plt.close(fig)
+
+
+def test_glue_numbers_are_plain_python():
+    numbers = ch5.seed_numbers("k", [1.0, 2.0, -1.0, 4.0, 5.0, 6.0, np.nan])
+    assert numbers["k-n"] == 6 and numbers["k-k"] == 5 and numbers["k-mean"] == 2.83
+    assert all(type(v) in (int, float) for v in numbers.values())
+    values = {s.id: np.linspace(1, 2, 6) for s in for_chapter("ch5")}
+    glued = ch5.verdict_numbers(evaluate_all(for_chapter("ch5"), values))
+    assert glued["ch5-prune-helps-tail-outcome"] == "holds"
+    assert glued["ch5-heavy-prune-hurts-outcome"] == "fails"  # needs < 0
+    assert glued["ch5-sdclr-helps-tail-mean"] == 1.5 and glued["ch5-sdclr-helps-tail-n"] == 6
+    assert all(type(v) in (int, float, str) for v in glued.values())
