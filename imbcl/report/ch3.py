@@ -197,46 +197,77 @@ def end_bias(sigma: float) -> float:
 
 
 def glue_values(seeds: pd.DataFrame, probes: pd.DataFrame, verdicts: dict) -> dict[str, str]:
-    """The numbers the chapter's prose quotes, as text keyed by glue name ("ch3-...").
-
-    Per claim (``<slug>`` its id after "ch3."): ``ch3-<slug>-outcome``, ``-estimate`` (mean
-    [95 % CI]) and ``-seeds`` (seeds on the claimed side); per group and per rho of the claims
-    plus the largest ("rho1", "rho4", "rho8", "rhomax") the feature side, the neuron side and
-    the probe at the end; the same at the noisier level (``ch3-noisy-...``) and at the recipe's level for
-    the same rho (``ch3-recipe-...``); the majority probe at the first probed step and at the
-    end at rho = 1.
-    """
+    """The numbers the chapter's prose quotes, as text keyed by glue name ("ch3-..."), from a
+    seed table, the probe table and the chapter's {claim id: Verdict}: see
+    :func:`claim_glue`, :func:`cell_glue`, :func:`noisy_glue` and :func:`time_glue`."""
     out = {"ch3-n-seeds": str(seeds.seed.nunique())}
+    return out | claim_glue(verdicts) | cell_glue(seeds) | noisy_glue(seeds) | time_glue(probes)
+
+
+def claim_glue(verdicts: dict) -> dict[str, str]:
+    """Per claim (``<slug>``: its id after "ch3."): ``ch3-<slug>-outcome``, ``-estimate``
+    (mean [95 % CI]) and ``-seeds`` (seeds on the claimed side, "k of n")."""
+    out = {}
     for claim, v in verdicts.items():
         slug = claim.removeprefix("ch3.")
         out[f"ch3-{slug}-outcome"] = v.outcome
         out[f"ch3-{slug}-estimate"] = estimate_text(v)
         out[f"ch3-{slug}-seeds"] = f"{v.k} of {v.n}"
-    recipe = seeds[seeds.sigma == sep.RECIPE_SIGMA]
-    rho_max = float(recipe.rho.max())
-    out["ch3-rho-max"] = f"{rho_max:g}"
+    return out
+
+
+def cell_glue(seeds: pd.DataFrame) -> dict[str, str]:
+    """At the recipe's sigma, for the claims' rho and the largest ("rho1", "rho4", "rho8",
+    "rhomax"): ``ch3-<best|neuron|probe>-<group>-<name>`` at the end; ``ch3-rho-max``; and
+    ``ch3-neurons-minority-rhomax``, the minority-specialised neurons at the largest rho."""
+    rho_max = float(seeds[seeds.sigma == sep.RECIPE_SIGMA].rho.max())
+    out = {
+        "ch3-rho-max": f"{rho_max:g}",
+        "ch3-neurons-minority-rhomax": estimate(seeds, "neurons_minority", rho_max),
+    }
     named = {f"rho{r:g}": r for r in sep.CLAIM_RHOS} | {"rhomax": rho_max}
     for name, rho in named.items():
         for column in ("best", "neuron", "probe"):
             for group in sep.GROUPS:
                 out[f"ch3-{column}-{group}-{name}"] = estimate(seeds, f"{column}_{group}", rho)
-    out["ch3-neurons-minority-rhomax"] = estimate(seeds, "neurons_minority", rho_max)
+    return out
+
+
+def noisy_glue(seeds: pd.DataFrame) -> dict[str, str]:
+    """At the smallest noisier level and its smallest rho (``ch3-noisy-sigma``,
+    ``ch3-noisy-rho``), and at the recipe's sigma for the same rho: the feature side, the
+    probe and the majority's best alignment at the end (``ch3-noisy-...``,
+    ``ch3-recipe-...``; 'not run' where absent); the end-of-ramp bias (:func:`end_bias`) at
+    both levels (``ch3-end-bias-recipe``, ``ch3-end-bias-noisy``)."""
     noisy = seeds[seeds.sigma != sep.RECIPE_SIGMA]
     sigma, rho = (noisy.sigma.min(), noisy.rho.min()) if len(noisy) else (np.nan, np.nan)
-    out["ch3-noisy-sigma"], out["ch3-noisy-rho"] = f"{sigma:g}", f"{rho:g}"
+    out = {
+        "ch3-noisy-sigma": f"{sigma:g}",
+        "ch3-noisy-rho": f"{rho:g}",
+        "ch3-end-bias-recipe": f"{end_bias(sep.RECIPE_SIGMA):.2f}",
+        "ch3-end-bias-noisy": f"{end_bias(sigma):.2f}",
+    }
     for column in ("best_majority", "best_minority", "probe_majority", "probe_minority"):
         key = column.replace("_", "-")
         out[f"ch3-noisy-{key}"] = estimate(seeds, column, rho, sigma)
         out[f"ch3-recipe-{key}"] = estimate(seeds, column, rho)
-    out |= {
-        "ch3-noisy-align-majority": estimate(seeds, "align_majority", rho, sigma),
-        "ch3-recipe-align-majority": estimate(seeds, "align_majority", rho),
-        "ch3-end-bias-recipe": f"{end_bias(sep.RECIPE_SIGMA):.2f}",
-        "ch3-end-bias-noisy": f"{end_bias(sigma):.2f}",
-    }
-    early = probes[(probes.sigma == sep.RECIPE_SIGMA) & (probes.group == "majority")]
-    early = early[early.rho == sep.CONTROL_RHO].pivot(index="seed", columns="step", values="probe")
-    out["ch3-probe-first-step"] = f"{early.columns[0]:g}"
-    out["ch3-probe-early-majority-rho1"] = ci_text(early[early.columns[0]])
-    out["ch3-probe-end-majority-rho1"] = ci_text(early[early.columns[-1]])
+    out["ch3-noisy-align-majority"] = estimate(seeds, "align_majority", rho, sigma)
+    out["ch3-recipe-align-majority"] = estimate(seeds, "align_majority", rho)
     return out
+
+
+def time_glue(probes: pd.DataFrame) -> dict[str, str]:
+    """The majority probe at rho = 1 and the recipe's sigma at the first probed step
+    (``ch3-probe-first-step``, ``ch3-probe-early-majority-rho1``) and at the end
+    (``ch3-probe-end-majority-rho1``)."""
+    rows = probes[
+        (probes.sigma == sep.RECIPE_SIGMA)
+        & (probes.rho == sep.CONTROL_RHO)
+        & (probes.group == "majority")
+    ]
+    wide = rows.pivot(index="seed", columns="step", values="probe")
+    return {
+        "ch3-probe-first-step": f"{wide.columns[0]:g}",
+        "ch3-probe-early-majority-rho1": ci_text(wide[wide.columns[0]]),
+        "ch3-probe-end-majority-rho1": ci_text(wide[wide.columns[-1]]),
+    }
