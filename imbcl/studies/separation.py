@@ -1,249 +1,337 @@
-"""Chapter 3: how cleanly specialised neurons separate features from noise, per group.
+"""Chapter 3: how cleanly the neurons separate minority features from noise, and what a linear
+read-out of the representation sees.
 
-A live neuron i is *specialised* to feature j* = argmax_j |A_ij| when |A_ij*| >= noise_i
-(:func:`imbcl.engine.metrics.owners`); its feature-to-noise ratio is |A_ij*| / noise_i
-(:func:`imbcl.engine.metrics.feature_noise_ratio`, dimensionless). A live neuron specialised to no
-feature is *noise-dominated*. This module turns a History into tidy pandas tables of
+Write ``align`` (..., m, K) for A_ij = <W_V^T w_i, M_j> (a.u.) and ``noise`` (..., m) for the
+norm nu_i of the part of W_V^T w_i outside the feature span (a.u.). Two views of the
+feature-to-noise ratio |A_ij| / nu_i (dimensionless):
 
-* the median ratio of the neurons specialised to majority and to minority features, per
-  replica and record (NaN, with ``n_neurons = 0``, when a group has no specialised neuron);
-* the fraction of live neurons that are noise-dominated;
-* linear-probe balanced accuracy (chance 1/3) per group, measured between training segments;
+* **feature side** (:func:`feature_best_ratio`): for each feature j, the ratio of its best live
+  neuron, max over live i of |A_ij| / nu_i. It is defined for every feature of every run: the
+  neuron with the largest weight norm is always live, so the maximum is over a non-empty set.
+  A group's value is the median over its features; the claims use it, so their statistics
+  have no missing values by construction of the group.
+* **neuron side** (:func:`group_ratios`): the median ratio of the neurons specialised to the
+  group's features (:func:`imbcl.engine.metrics.owners`). It is undefined (NaN) where no
+  neuron is specialised to the group, which happens past the learnability cliff; it is shown,
+  never tested.
 
-plus the seed-level summaries and paired gaps that the chapter's claims use.
+The probe (:func:`imbcl.engine.metrics.probe_accuracy`) is a class-balanced logistic regression
+detecting z_j in {-1, 0, +1} from f(X) on data with every feature at the majority rate q;
+balanced accuracy, chance 1/3.
+
+The chapter's runs (:func:`plan`) are one task per (sigma, rho, seed): the book's recipe
+trained in segments, probed between segments (:func:`train_probed`). :func:`seed_table`
+reduces them to one row per run, from which :func:`claim_values` reads the statistic of each
+registered claim, one value per seed.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from imbcl.engine import metrics
-from imbcl.engine.config import ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
+from imbcl.engine.config import MASKS, ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
+from imbcl.engine.config import validated_field as field
 from imbcl.engine.history import History
+from imbcl.engine.settings import StudySettings
 from imbcl.engine.train import Replicas
+from imbcl.studies.runs import histories
+from imbcl.sweep import Result, Task
 
 GROUPS = ("majority", "minority")
 #: Balanced accuracy of a guess among z in {-1, 0, +1}.
 CHANCE = 1.0 / 3.0
-
-
-def sweep_specs(
-    rhos: Sequence[float],
-    sigmas: Sequence[float],
-    n_seeds: int,
-    data: DataConfig,
-    model: ModelConfig,
-    train: TrainConfig,
-) -> list[RunSpec]:
-    """One RunSpec per (sigma, rho, seed), in that nesting order; seeds are 0..n_seeds-1.
-
-    ``data`` supplies every data field except ``rho`` and ``sigma``.
-    """
-    return [
-        RunSpec(data.replace(rho=r, sigma=s), model, train, seed=k)
-        for s in sigmas
-        for r in rhos
-        for k in range(n_seeds)
-    ]
-
-
-def spec_frame(specs: Sequence[RunSpec]) -> pd.DataFrame:
-    """One row per replica: replica index, rho, sigma, seed."""
-    return pd.DataFrame(
-        {
-            "replica": np.arange(len(specs)),
-            "rho": [s.data.rho for s in specs],
-            "sigma": [s.data.sigma for s in specs],
-            "seed": [s.seed for s in specs],
-        }
-    )
+#: The recipe's isotropic noise scale, where every claim is tested.
+RECIPE_SIGMA = DataConfig().sigma
+#: The regimes of the registered claims (imbcl.report.registry, ids ch3.*).
+CONTROL_RHO = 1.0  # ch3.control-probe
+NOISIER_RHO = 4.0  # ch3.minority-noisier
+GAP_RHO = 8.0  # ch3.probe-gap, ch3.minority-noisier-stage-ii
+STAGE_II_STEP = 200  # ch3.minority-noisier-stage-ii
+CLAIM_RHOS = (CONTROL_RHO, NOISIER_RHO, GAP_RHO)
 
 
 # ------------------------------------------------------------------------------- training
 def train_with_probes(
-    specs: Sequence[RunSpec],
-    probe_steps: Sequence[int],
-    n_probe: int = 1000,
-    probe_replicas: Sequence[int] | None = None,
+    spec: RunSpec, probe_steps: Sequence[int], n_probe: int
 ) -> tuple[History, np.ndarray, list[int]]:
-    """Train ``specs`` to their ``train.steps`` in segments, probing at each of ``probe_steps``.
+    """Train ``spec`` to ``spec.train.steps`` in segments, probing after each of
+    ``probe_steps`` and at the end.
 
-    Returns the joined History, probe balanced accuracies (P, R, K) and the P probe steps
-    (sorted, unique, always ending with the last step): :func:`imbcl.engine.metrics.probe_accuracy` with ``n_probe`` training and ``n_probe``
-    test samples, every feature present at the majority rate q. Before the last training step
-    only ``probe_replicas`` (default: all) are probed and the other rows are NaN; at the last
-    step every replica is. Probing reads the weights and draws from its own fixed stream, so
-    it does not change the training trajectory.
+    Returns the History, the probe balanced accuracies (P, K) and the P probe steps
+    (``probe_steps`` then the last step): :func:`imbcl.engine.metrics.probe_accuracy` with
+    ``n_probe`` training and ``n_probe`` test samples. Probing reads the weights and draws from
+    its own fixed stream (the same samples at every step), so it does not change training. A
+    non-finite loss raises :class:`imbcl.engine.train.DivergenceError`.
     """
-    specs = list(specs)
-    total = specs[0].train.steps
-    if any(s.train.steps != total for s in specs):
-        raise ConfigError("specs must agree on train.steps")
-    marks = sorted({int(t) for t in probe_steps})
-    if not marks or marks[0] < 1 or marks[-1] > total:
-        raise ConfigError(f"probe_steps must lie in [1, {total}] (got {list(probe_steps)})")
-    reps = Replicas(specs)
-    some = reps.indices(probe_replicas)  # checked before any training
-    probes = np.full((len(marks), len(specs), reps.k), np.nan)
-    hist = None
-    for p, t in enumerate(marks):
-        seg = reps.run(t - reps.step, progress=False)
+    total = spec.train.steps
+    marks = [int(t) for t in probe_steps]
+    if marks != sorted(set(marks)) or any(not 1 <= t < total for t in marks):
+        raise ConfigError(
+            f"probe_steps must be increasing steps in [1, {total - 1}] (got {list(probe_steps)})"
+        )
+    marks.append(total)
+    reps = Replicas([spec])
+    hist, probes = None, []
+    for t in marks:
+        seg = reps.run(t - reps.step, progress=False, divergence="raise")
         hist = seg if hist is None else hist.concat(seg)
-        if t == total:
-            probes[p] = metrics.probe_accuracy(reps, n_probe, n_probe)
-        else:
-            probes[p, some] = metrics.probe_accuracy(reps, n_probe, n_probe, replicas=some)
-    if reps.step < total:
-        hist = hist.concat(reps.run(total - reps.step, progress=False))
-        probes = np.concatenate([probes, metrics.probe_accuracy(reps, n_probe, n_probe)[None]])
-        marks.append(total)
-    return hist, probes, marks
+        probes.append(metrics.probe_accuracy(reps, n_probe, n_probe)[0])
+    return hist, np.stack(probes), marks
+
+
+def train_probed(spec: RunSpec, probe_steps: list[int], n_probe: int) -> Result:
+    """The chapter's task: :func:`train_with_probes` of one run.
+
+    The table has one row per probe step and group: step, rho, sigma, seed, group, probe (the
+    mean balanced accuracy over the group's features). The arrays are the History's
+    (:meth:`History.to_arrays`) plus ``probe`` (P, K) and ``probe_steps`` (P,).
+    """
+    hist, probes, marks = train_with_probes(spec, probe_steps, n_probe)
+    rows = [
+        (t, spec.data.rho, spec.data.sigma, spec.seed, group, float(acc[sel].mean()))
+        for t, acc in zip(marks, probes, strict=True)
+        for group, sel in zip(GROUPS, (~hist.minority, hist.minority), strict=True)
+    ]
+    table = pd.DataFrame(rows, columns=["step", "rho", "sigma", "seed", "group", "probe"])
+    arrays, meta = hist.to_arrays()
+    arrays |= {"probe": probes, "probe_steps": np.asarray(marks)}
+    return Result(table, arrays, meta)
+
+
+def probed_task(spec: RunSpec, probe_steps: Sequence[int], n_probe: int) -> Task:
+    """The task that runs :func:`train_probed`."""
+    label = f"ch3 sigma={spec.data.sigma:g} rho={spec.data.rho:g} seed={spec.seed}"
+    kwargs = {"spec": spec, "probe_steps": list(probe_steps), "n_probe": n_probe}
+    return Task("imbcl.studies.separation:train_probed", kwargs, label)
 
 
 # ---------------------------------------------------------------------------- measurement
 def feature_best_ratio(align: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """(..., K) for each feature j, max over live neurons i of |A_ij| / noise_i.
 
-    The feature-side view: how cleanly the best neuron for feature j carries it. Unlike the
-    neuron-side ratio it is defined for every feature; it is below 1 when no neuron is
-    specialised to j. ``align`` (..., m, K), ``noise`` (..., m).
+    ``align`` (..., m, K), ``noise`` (..., m). Finite for every feature (see the module
+    docstring); below 1 when no neuron is specialised to j.
     """
     ratio = np.abs(align) / np.maximum(noise, 1e-12)[..., None]
     return metrics.best_per_feature(ratio, metrics.alive(align, noise))
 
 
 def group_ratios(hist: History) -> dict[str, np.ndarray]:
-    """Per record and replica: median ratio and count of each group's specialised neurons.
+    """Per record and replica, arrays (T, R) for each group g in :data:`GROUPS`:
 
-    Returns arrays of shape (T, R): ``{group}_ratio`` (NaN when the group has no specialised
-    neuron) and ``{group}_n`` for group in majority/minority; ``{group}_best``, the median over
-    the group's features of :func:`feature_best_ratio` (finite even for an unlearned feature);
-    and ``noise_fraction``, the fraction of live neurons specialised to no feature (NaN if no
-    neuron is alive).
+    ``{g}_best``: median over the group's features of :func:`feature_best_ratio` (finite);
+    ``{g}_neuron``: median ratio max_j |A_ij| / noise_i of the neurons specialised to the
+    group's features (NaN where there is none); ``{g}_n``: the number of those neurons;
+    ``{g}_align``: mean over the group's features of the best alignment max_i |A_ij| (a.u.).
     """
     owner = metrics.owners(hist.align, hist.noise)  # (T, R, m)
     ratio = metrics.feature_noise_ratio(hist.align, hist.noise)
-    live = metrics.alive(hist.align, hist.noise)
-    minority_owner = hist.minority[np.clip(owner, 0, None)]
-    out = {}
-    for group, sel in (("majority", ~minority_owner), ("minority", minority_owner)):
-        mask = (owner >= 0) & sel
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slice: group is empty
-            out[f"{group}_ratio"] = np.nanmedian(np.where(mask, ratio, np.nan), axis=-1)
-        out[f"{group}_n"] = mask.sum(-1)
+    owned_minority = hist.minority[np.clip(owner, 0, None)]
     best = feature_best_ratio(hist.align, hist.noise)  # (T, R, K)
-    out["majority_best"] = np.median(best[..., ~hist.minority], axis=-1)
-    out["minority_best"] = np.median(best[..., hist.minority], axis=-1)
-    n_live = live.sum(-1)
-    noisy = (live & (owner < 0)).sum(-1)
-    out["noise_fraction"] = np.where(n_live > 0, noisy / np.maximum(n_live, 1), np.nan)
+    align = metrics.best_per_feature(np.abs(hist.align))
+    out = {}
+    for group, features, owned in (
+        ("majority", ~hist.minority, ~owned_minority),
+        ("minority", hist.minority, owned_minority),
+    ):
+        mask = (owner >= 0) & owned
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slice: no such neuron
+            out[f"{group}_neuron"] = np.nanmedian(np.where(mask, ratio, np.nan), axis=-1)
+        out[f"{group}_best"] = np.median(best[..., features], axis=-1)
+        out[f"{group}_n"] = mask.sum(-1)
+        out[f"{group}_align"] = align[..., features].mean(-1)
     return out
 
 
 def ratio_table(hist: History) -> pd.DataFrame:
-    """Tidy table, one row per (record, replica, group): step, replica, rho, sigma, seed,
-    group, ratio (median over the group's specialised neurons, NaN if none), n_neurons,
-    best_ratio (median over the group's features of :func:`feature_best_ratio`).
-    """
+    """Tidy table, one row per (record, run, group): step, rho, sigma, seed, group, best_ratio
+    (feature side), neuron_ratio (neuron side, NaN without a specialised neuron), n_neurons,
+    align (see :func:`group_ratios`)."""
     g = group_ratios(hist)
-    frames = []
-    for group in GROUPS:
-        cols = {"ratio": g[f"{group}_ratio"], "n_neurons": g[f"{group}_n"]}
-        df = _long(hist, cols | {"best_ratio": g[f"{group}_best"]})
-        frames.append(df.assign(group=group))
+    meta = pd.DataFrame(
+        {
+            "rho": [s.data.rho for s in hist.specs],
+            "sigma": [s.data.sigma for s in hist.specs],
+            "seed": [s.seed for s in hist.specs],
+        }
+    )
+    t, r = np.meshgrid(np.arange(len(hist.steps)), np.arange(hist.n_replicas), indexing="ij")
+    base = meta.iloc[r.ravel()].reset_index(drop=True)
+    base.insert(0, "step", hist.steps[t.ravel()])
+    names = {"best": "best_ratio", "neuron": "neuron_ratio", "n": "n_neurons", "align": "align"}
+    frames = [
+        base.assign(group=group, **{col: g[f"{group}_{key}"].ravel() for key, col in names.items()})
+        for group in GROUPS
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
-def noise_table(hist: History) -> pd.DataFrame:
-    """Tidy table, one row per (record, replica): step, replica, rho, sigma, seed,
-    noise_fraction (fraction of live neurons specialised to no feature)."""
-    return _long(hist, {"noise_fraction": group_ratios(hist)["noise_fraction"]})
+# ------------------------------------------------------------------------ the chapter's runs
+@dataclass(frozen=True)
+class Settings(StudySettings):
+    """Chapter 3: the book's recipe over a grid of rho, probed between training segments, plus
+    a few ratios at a noisier level."""
+
+    PROFILES: ClassVar = {
+        "full": {"n_seeds": 8},
+        "small": {"n_seeds": 6, "rho_grid": "1,4,8", "rho_grid_noisy": "", "probe_steps": ""},
+    }
+
+    rho_grid: str = field("1,2,4,8,16", doc="imbalance ratios at sigma = 1 (must hold 1, 4, 8)")
+    sigma_noisy: float = field(2.0, lo=0, lo_open=True, doc="a noisier isotropic noise scale")
+    rho_grid_noisy: str = field("2", doc="imbalance ratios also run at sigma_noisy ('': none)")
+    probe_steps: str = field(
+        "200,500", doc="steps probed before the end, sigma = 1 runs ('': none)"
+    )
+    n_probe: int = field(500, lo=100, doc="probe samples, for fitting and for scoring each")
+    record_every: int = field(25, lo=1, doc="steps between records")
+    mask: str = field("token", choices=MASKS, doc="masking granularity of the two views")
+
+    def _check_joint(self) -> None:
+        rhos = self.grid("rho_grid", lo=1, increasing=True)
+        missing = [f"{r:g}" for r in CLAIM_RHOS if r not in rhos]
+        if missing:
+            raise ConfigError(
+                "rho_grid must hold 1, 4 and 8, the regimes of the registered claims "
+                f"(missing {', '.join(missing)} in {self.rho_grid!r})"
+            )
+        self.grid("rho_grid_noisy", lo=1, increasing=True, allow_empty=True)
+        if self.sigma_noisy == RECIPE_SIGMA:
+            raise ConfigError(f"sigma_noisy must differ from the recipe's sigma = {RECIPE_SIGMA:g}")
+        steps = TrainConfig().steps
+        probes = self.grid(
+            "probe_steps", int, lo=1, hi=steps - 1, allow_empty=True, increasing=True
+        )
+        for name, values in (("probe_steps", probes), ("the stage-II step", (STAGE_II_STEP,))):
+            off = [t for t in values if t % self.record_every]
+            if off:
+                raise ConfigError(
+                    f"record_every = {self.record_every} must divide {name} (got {off}), so "
+                    "that every run is recorded there"
+                )
+
+    def run_specs(self) -> list[RunSpec]:
+        """The runs: every rho of ``rho_grid`` at the recipe's sigma, then every rho of
+        ``rho_grid_noisy`` at ``sigma_noisy``; seeds innermost."""
+        cells = [(RECIPE_SIGMA, r) for r in self.grid("rho_grid")]
+        cells += [(self.sigma_noisy, r) for r in self.grid("rho_grid_noisy", allow_empty=True)]
+        model, train = ModelConfig(), TrainConfig(record_every=self.record_every)
+        return [
+            RunSpec(DataConfig(rho=rho, sigma=sigma, mask=self.mask), model, train, seed=seed)
+            for sigma, rho in cells
+            for seed in self.seeds
+        ]
 
 
-def probe_table(
-    probes: np.ndarray, steps: Sequence[int], specs: Sequence[RunSpec], minority: np.ndarray
-) -> pd.DataFrame:
-    """Tidy table from probe accuracies (P, R, K): one row per (step, replica, group) with the
-    mean balanced accuracy over the group's features; replicas never probed are dropped."""
-    frames = []
-    for group, sel in (("majority", ~minority), ("minority", minority)):
-        acc = probes[..., sel].mean(-1)  # (P, R)
-        frame = _frame(np.asarray(sorted(set(steps))), specs, {"probe": acc})
-        frames.append(frame.assign(group=group))
-    return pd.concat(frames, ignore_index=True).dropna(subset=["probe"])
-
-
-def per_neuron_ratios(hist: History, step: int) -> pd.DataFrame:
-    """Every specialised neuron at the record nearest before ``step``: replica, rho, sigma,
-    seed, group, ratio. Noise-dominated and silent neurons are left out."""
-    t = hist.at(step)
-    owner = metrics.owners(hist.align[t], hist.noise[t])  # (R, m)
-    ratio = metrics.feature_noise_ratio(hist.align[t], hist.noise[t])
-    r_idx, i_idx = np.nonzero(owner >= 0)
-    groups = np.where(hist.minority[owner[r_idx, i_idx]], "minority", "majority")
-    meta = spec_frame(hist.specs).iloc[r_idx].reset_index(drop=True)
-    return meta.assign(group=groups, ratio=ratio[r_idx, i_idx])
-
-
-def _frame(steps: np.ndarray, specs: Sequence[RunSpec], values: dict) -> pd.DataFrame:
-    """Long table of (T, R) arrays ``values`` with step and the replica's rho/sigma/seed."""
-    meta = spec_frame(specs)
-    t, r = np.meshgrid(np.arange(len(steps)), np.arange(len(specs)), indexing="ij")
-    df = meta.iloc[r.ravel()].reset_index(drop=True)
-    df.insert(0, "step", steps[t.ravel()])
-    for name, arr in values.items():
-        df[name] = np.asarray(arr, dtype=float).ravel()
-    return df
-
-
-def _long(hist: History, values: dict) -> pd.DataFrame:
-    return _frame(hist.steps, hist.specs, values)
-
-
-# ------------------------------------------------------------------------------ summaries
-def at_step(df: pd.DataFrame, step: int) -> pd.DataFrame:
-    """Rows of ``df`` at the last recorded step <= ``step``."""
-    steps = np.sort(df["step"].unique())
-    pick = steps[steps <= step]
-    if not len(pick):
-        raise ValueError(f"step must be >= {steps[0]} (got {step})")
-    return df[df["step"] == pick[-1]]
-
-
-def seed_summary(df: pd.DataFrame, value: str, by: Sequence[str]) -> pd.DataFrame:
-    """Mean, s.d. (ddof=1) and number of finite values of ``value`` over seeds, per ``by``.
-
-    NaN entries (a group with no specialised neuron) are left out and counted in ``n_nan``.
-    """
-    grouped = df.groupby(list(by))[value]
-    return pd.DataFrame(
-        {
-            "mean": grouped.mean(),
-            "sd": grouped.std(ddof=1),
-            "n": grouped.count(),
-            "n_nan": grouped.apply(lambda v: int(v.isna().sum())),
-        }
-    ).reset_index()
-
-
-def paired_gap(df: pd.DataFrame, value: str) -> pd.DataFrame:
-    """Per step, rho, sigma and seed: majority minus minority of ``value`` (``gap``)."""
-    keys = ["step", "rho", "sigma", "seed"]
-    wide = df.pivot_table(index=keys, columns="group", values=value, dropna=False)
-    wide = wide.reindex(columns=list(GROUPS))
-    return (wide["majority"] - wide["minority"]).rename("gap").reset_index()
-
-
-def wide_summary(df: pd.DataFrame, value: str, step: int) -> pd.DataFrame:
-    """Table rho x (sigma, group) of 'mean ± sd' strings of ``value`` at ``step``."""
-    s = seed_summary(at_step(df, step), value, ["sigma", "rho", "group"])
-    s["cell"] = [
-        f"{m:.2f} ± {d:.2f}" + (f" ({k} NaN)" if k else "")
-        for m, d, k in zip(s["mean"], s["sd"].fillna(0.0), s["n_nan"], strict=True)
+def plan(settings: Settings) -> list[Task]:
+    """One :func:`train_probed` task per (sigma, rho, seed); the runs at the recipe's sigma are
+    probed at ``probe_steps`` and at the end, the noisier ones at the end only."""
+    probes = settings.grid("probe_steps", int, allow_empty=True)
+    return [
+        probed_task(spec, probes if spec.data.sigma == RECIPE_SIGMA else (), settings.n_probe)
+        for spec in settings.run_specs()
     ]
-    return s.pivot_table(index="rho", columns=["sigma", "group"], values="cell", aggfunc="first")
+
+
+def joined_history(results) -> History:
+    """One History of every run of :func:`plan`, in plan order (all share their record steps)."""
+    return histories(results, {"all": list(range(len(results)))})["all"]
+
+
+def probe_frame(results) -> pd.DataFrame:
+    """The probe tables of every run of :func:`plan` (see :func:`train_probed`), stacked."""
+    return pd.concat([r.table for r in results], ignore_index=True)
+
+
+# ------------------------------------------------------------------ one statistic per seed
+def seed_table(ratios: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
+    """One row per run (sigma, rho, seed), from :func:`ratio_table` and :func:`probe_frame`.
+
+    Columns: probe_majority, probe_minority (balanced accuracy at the end), probe_gap (their
+    difference, majority minus minority); best_majority, best_minority (feature side at the
+    end); log_best (log of best_minority / best_majority at the end) and log_best_stage_ii
+    (the same at :data:`STAGE_II_STEP`); neuron_majority, neuron_minority (neuron side at the
+    end, NaN without a specialised neuron) and neurons_majority, neurons_minority (how many
+    neurons are specialised to the group); align_majority, align_minority (best alignment at
+    the end, a.u.).
+    """
+    keys = ["sigma", "rho", "seed"]
+    end_probe = probes[probes.step == probes.step.max()]
+    wide_probe = end_probe.pivot(index=keys, columns="group", values="probe")
+    end = _wide(ratios, ratios.step.max(), ["best_ratio", "neuron_ratio", "n_neurons", "align"])
+    stage = _wide(ratios, STAGE_II_STEP, ["best_ratio"])
+    out = pd.DataFrame(
+        {
+            "probe_majority": wide_probe["majority"],
+            "probe_minority": wide_probe["minority"],
+            "probe_gap": wide_probe["majority"] - wide_probe["minority"],
+            "best_majority": end["best_ratio", "majority"],
+            "best_minority": end["best_ratio", "minority"],
+            "log_best": np.log(end["best_ratio", "minority"] / end["best_ratio", "majority"]),
+            "log_best_stage_ii": np.log(
+                stage["best_ratio", "minority"] / stage["best_ratio", "majority"]
+            ),
+            "neuron_majority": end["neuron_ratio", "majority"],
+            "neuron_minority": end["neuron_ratio", "minority"],
+            "neurons_majority": end["n_neurons", "majority"],
+            "neurons_minority": end["n_neurons", "minority"],
+            "align_majority": end["align", "majority"],
+            "align_minority": end["align", "minority"],
+        }
+    )
+    return out.reset_index()
+
+
+def _wide(ratios: pd.DataFrame, step: int, values: list[str]) -> pd.DataFrame:
+    """``values`` of :func:`ratio_table` at the record ``step``, one row per (sigma, rho,
+    seed), columns (value, group). KeyError if ``step`` was not recorded."""
+    at = ratios[ratios.step == step]
+    if at.empty:
+        raise KeyError(f"step {step} was not recorded (records: {sorted(ratios.step.unique())})")
+    return at.pivot(index=["sigma", "rho", "seed"], columns="group", values=values)
+
+
+def rank_trend(seeds: pd.DataFrame, value: str) -> pd.Series:
+    """Per seed, the Spearman correlation between rho and ``value`` over the rho grid of the
+    recipe's sigma (NaN for a seed whose ``value`` is constant over rho), indexed by seed."""
+    recipe = seeds[seeds.sigma == RECIPE_SIGMA]
+    wide = recipe.pivot(index="seed", columns="rho", values=value)  # (seeds, rho grid)
+    rho = pd.Series(wide.columns.to_numpy(float), index=wide.columns)
+    return wide.apply(
+        lambda row: row.corr(rho, method="spearman") if row.nunique() > 1 else np.nan, axis=1
+    )
+
+
+def at_rho(seeds: pd.DataFrame, rho: float, value: str) -> np.ndarray:
+    """(n_seeds,) ``value`` of the runs at ``rho`` and the recipe's sigma, by seed."""
+    rows = seeds[(seeds.sigma == RECIPE_SIGMA) & (seeds.rho == rho)].sort_values("seed")
+    if rows.empty:
+        raise KeyError(f"no runs at rho = {rho:g}, sigma = {RECIPE_SIGMA:g}")
+    return rows[value].to_numpy(float)
+
+
+def claim_values(seeds: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The per-seed statistic of each Chapter 3 claim, from :func:`seed_table`."""
+    return {
+        "ch3.control-probe": at_rho(seeds, CONTROL_RHO, "probe_gap"),
+        "ch3.probe-gap": at_rho(seeds, GAP_RHO, "probe_gap"),
+        "ch3.probe-gap-grows": rank_trend(seeds, "probe_gap").to_numpy(),
+        "ch3.minority-noisier": at_rho(seeds, NOISIER_RHO, "log_best"),
+        "ch3.minority-noisier-stage-ii": at_rho(seeds, GAP_RHO, "log_best_stage_ii"),
+        "ch3.ratio-falls": rank_trend(seeds, "best_minority").to_numpy(),
+    }
+
+
+def claims_from_results(settings: Settings, results) -> dict[str, np.ndarray]:
+    """:func:`claim_values` straight from the results of :func:`plan` (each run carries its
+    own spec, so ``settings`` is not needed beyond the plan that made the results)."""
+    ratios = ratio_table(joined_history(results))
+    return claim_values(seed_table(ratios, probe_frame(results)))
