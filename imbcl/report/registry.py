@@ -394,13 +394,15 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             chapter="ch3",
             anchor="ch3-claims",
             paper="The separation of minority features from noise degrades as the imbalance grows.",
-            tested="The feature-to-noise ratio of the best neuron for a minority feature falls "
-            "as rho grows.",
-            statistic="Spearman correlation between rho and the minority features' median "
-            "best-neuron feature-to-noise ratio at the end, over the rho grid, per seed",
+            tested="The best neuron for a minority feature carries it less cleanly at rho = 8, "
+            "the largest ratio of the grid where minority features are learnable, than at "
+            "rho = 1.",
+            statistic="log of the minority features' median best-neuron feature-to-noise ratio "
+            "at rho = 8 over the same at rho = 1, at the end, per seed (across the cliff the "
+            "ratio collapses with the features themselves, so the learnable range is compared)",
             direction="<",
             threshold=0.0,
-            regime=f"rho from 1 to 16, sigma = 1; {_RECIPE}",
+            regime=f"rho = 1 against rho = 8, sigma = 1; {_RECIPE}",
             status="inconclusive",
         ),
         # --------------------------------------------------------------- Chapter 4: pruning
