@@ -67,8 +67,10 @@ def test_map_table_cells_and_order():
 
 def test_twin_levels_per_rho():
     levels = ch4.twin_levels(results_table())
-    assert list(levels.index) == [4.0, 8.0] and list(levels.columns) == list(ps.METRICS)
-    assert levels.loc[8.0, "probe_min"].startswith("0.425 [")
+    assert list(levels.index) == [4.0, 8.0]
+    assert list(levels.columns) == ["seeds", *ps.METRICS]
+    assert levels.loc[8.0, "seeds"] == 6 and levels.loc[4.0, "seeds"] == 2
+    assert levels.loc[8.0, "probe_min"] == "0.425 (0.400–0.450)"
 
 
 def test_oracle_gain_against_the_control_of_the_same_mode_and_rate():
@@ -111,5 +113,26 @@ def test_figures_draw_every_setting():
     fig = ch4.phase_diagram(table, d, ps.PAPER)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["4", "8"]
     fig = ch4.update_panel(table[table.rho == 8.0])
-    assert len(fig.axes[0].get_xticks()) == 4  # every pruned setting of a feature-first basis
+    assert [ax.get_title() for ax in fig.axes] == [ch4.BASES[b] for b in ps.FEATURE_FIRST]
     plt.close("all")
+
+
+def test_no_interval_below_the_fewest_seeds():
+    rows = pd.DataFrame({"rho": [4.0] * 5 + [8.0] * 6, "x": np.arange(11.0)})
+    stats = ch4._mean_ci_by(rows, "rho", "x").set_index("rho")
+    assert np.isnan(stats.loc[4.0, "lo"]) and stats.loc[4.0, "mean"] == 2.0
+    assert stats.loc[8.0, "lo"] < 7.5 < stats.loc[8.0, "hi"]
+
+
+def test_prose_texts():
+    table = results_table()
+    d = ch4.paired(table)
+    assert ch4.phase_text(d, ps.PAPER) == (
+        "ρ = 4: +0.010 (positive on 2 of 2 seeds); ρ = 8: +0.010 (positive on 6 of 6 seeds)"
+    )
+    # log amplification 0.1 * seed, seeds 0-5 at rho 8 and 0-1 at rho 4, for every setting
+    main = table[table.rho == 8.0]
+    assert (
+        ch4.update_text(main)
+        == "magnitude masks from +0.250 to +0.250; random masks from +0.250 to +0.250"
+    )

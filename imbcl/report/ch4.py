@@ -3,7 +3,9 @@
 Every figure and table here reads the long table of :func:`imbcl.studies.pruning.results_table`
 (one row per rho, seed and branch) or its paired changes (:func:`paired`): each pruned
 branch minus the unpruned twin of the same seed, summarised over seeds with a 95 % bootstrap
-CI and "k of n seeds improved".
+CI and "k of n seeds improved". A group of fewer than :data:`CI_MIN_SEEDS` seeds (the phase
+diagram's other cells) gets no interval: the bootstrap's coverage was measured from that many
+seeds up; its seeds are shown one by one instead.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 
 from imbcl.report import figures
 from imbcl.report.paired import cell_text, paired_deltas, summarise
+from imbcl.report.registry import MIN_SEEDS
 from imbcl.studies import pruning
 
 #: Bases in display order, with what each knows of the data model.
@@ -31,6 +34,8 @@ MODE_STYLE = {
     "magnitude": {"color": figures.PALETTE[2], "marker": "o", "ls": "-"},
     "random": {"color": figures.PALETTE[4], "marker": "s", "ls": "--"},
 }
+#: Fewest seeds for a 95 % CI in a figure or table of this chapter.
+CI_MIN_SEEDS = MIN_SEEDS
 #: The paired changes shown in the map's table, with their headings.
 CHANGES = {
     "d_probe_min": "Δ minority probe",
@@ -53,16 +58,19 @@ def paired(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def level_cell(values: np.ndarray) -> str:
+    """'mean (min–max)' of per-seed ``values``: a level, described rather than tested."""
+    values = np.asarray(values, float)
+    return f"{values.mean():.3f} ({values.min():.3f}–{values.max():.3f})"
+
+
 def twin_levels(table: pd.DataFrame) -> pd.DataFrame:
-    """The unpruned twins' end-of-training measurements per rho: 'mean [95 % CI]' over
-    seeds (rows: rho; columns: the metrics)."""
+    """The unpruned twins' end-of-training measurements: one row per rho (with its number of
+    seeds), one column per metric, each :func:`level_cell` over seeds."""
     twins = table[table.setting == pruning.TWIN.label]
-    out = summarise(twins, by=["rho"], values=list(pruning.METRICS))
-    out["cell"] = [
-        f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
-        for m, lo, hi in zip(out["mean"], out.lo, out.hi, strict=True)
-    ]
-    return out.pivot(index="rho", columns="metric", values="cell")[list(pruning.METRICS)]
+    out = twins.groupby("rho")[list(pruning.METRICS)].agg(level_cell)
+    out.insert(0, "seeds", twins.groupby("rho").size())
+    return out
 
 
 def map_table(deltas: pd.DataFrame) -> pd.DataFrame:
@@ -76,12 +84,15 @@ def map_table(deltas: pd.DataFrame) -> pd.DataFrame:
 
 
 def _mean_ci_by(frame: pd.DataFrame, by: str, column: str) -> pd.DataFrame:
-    """Mean and 95 % bootstrap CI over seeds of ``column`` for each value of ``by``."""
+    """Mean and 95 % bootstrap CI over seeds of ``column`` for each value of ``by``; the CI
+    is NaN below :data:`CI_MIN_SEEDS` seeds."""
     rows = []
     for key, grp in frame.groupby(by, sort=True):
-        mean, lo, hi = figures.mean_ci(grp[column].to_numpy()[:, None])
-        rows.append({by: key, "mean": mean[0], "lo": lo[0], "hi": hi[0], "n": len(grp)})
-    return pd.DataFrame(rows)
+        mean, lo, hi = (x[0] for x in figures.mean_ci(grp[column].to_numpy()[:, None]))
+        if len(grp) < CI_MIN_SEEDS:
+            lo = hi = np.nan
+        rows.append({by: key, "mean": mean, "lo": lo, "hi": hi, "n": len(grp)})
+    return pd.DataFrame(rows, columns=[by, "mean", "lo", "hi", "n"])
 
 
 def _errorbars(ax, x, stats: pd.DataFrame, **style) -> None:
@@ -96,18 +107,22 @@ def mode_legend(target, **kw) -> None:
     target.legend(handles=handles, fontsize=8, **kw)
 
 
-def delta_vs_rate(deltas: pd.DataFrame, metric: str = "d_probe_min"):
-    """One panel per basis present in ``deltas`` (one cell): the paired change ``metric``
-    against the rate (evenly spaced), one line per mode, mean and 95 % bootstrap CI over
-    seeds."""
-    bases = [b for b in BASES if b in set(deltas.basis)]
-    rates = sorted(set(deltas.rate))
+def basis_panels(frame: pd.DataFrame, column: str, ylabel: str, seeds: bool = False):
+    """One panel per basis present in ``frame`` (one cell): ``column`` against the rate
+    (evenly spaced), one line per mode, mean and 95 % bootstrap CI over seeds; with
+    ``seeds``, each seed also as a grey dot."""
+    bases = [b for b in BASES if b in set(frame.basis)]
+    rates = sorted(set(frame.rate))
     pos = {rate: i for i, rate in enumerate(rates)}
     fig, axes = figures.figure(1, len(bases), sharey=True, squeeze=False)
     for ax, basis in zip(axes[0], bases, strict=True):
-        rows = deltas[deltas.basis == basis]
-        for shift, (mode, style) in zip((-0.08, 0.08), MODE_STYLE.items(), strict=True):
-            stats = _mean_ci_by(rows[rows["mode"] == mode], "rate", metric)
+        rows = frame[frame.basis == basis]
+        for shift, (mode, style) in zip((-0.1, 0.1), MODE_STYLE.items(), strict=True):
+            own = rows[rows["mode"] == mode]
+            if seeds:
+                x = [pos[r] + shift for r in own.rate]
+                ax.scatter(x, own[column], color="0.65", s=8, zorder=1, lw=0)
+            stats = _mean_ci_by(own, "rate", column)
             if len(stats):
                 _errorbars(ax, [pos[r] + shift for r in stats.rate], stats, **style)
         ax.axhline(0.0, color="0.5", lw=0.8)
@@ -115,15 +130,20 @@ def delta_vs_rate(deltas: pd.DataFrame, metric: str = "d_probe_min"):
         ax.set_xticks(range(len(rates)), [f"{r:g}" for r in rates])
         ax.set_xlim(-0.5, len(rates) - 0.5)
     fig.supxlabel("pruning rate p (fraction of coefficients zeroed)", fontsize=10)
-    axes[0, 0].set_ylabel(f"{CHANGES.get(metric, metric)}\n(pruned − twin)")
+    axes[0, 0].set_ylabel(ylabel)
     mode_legend(axes[0, -1], loc="best")
     return fig
 
 
+def delta_vs_rate(deltas: pd.DataFrame, metric: str = "d_probe_min"):
+    """:func:`basis_panels` of the paired change ``metric`` (pruned minus twin)."""
+    return basis_panels(deltas, metric, f"{CHANGES.get(metric, metric)}\n(pruned − twin)")
+
+
 def phase_diagram(table: pd.DataFrame, deltas: pd.DataFrame, setting: pruning.Setting):
     """Across the imbalance ratios of ``table``: left, the minority probe of the unpruned
-    twin and of ``setting`` at the end of training; right, their paired change, each seed a
-    dot. Mean and 95 % bootstrap CI over seeds."""
+    twin and of ``setting`` at the end of training; right, their paired change. Each seed a
+    grey dot; mean and 95 % bootstrap CI over seeds (no CI below :data:`CI_MIN_SEEDS`)."""
     fig, (left, right) = figures.figure(1, 2)
     rhos = sorted(set(table.rho))
     pos = {rho: i for i, rho in enumerate(rhos)}
@@ -133,20 +153,21 @@ def phase_diagram(table: pd.DataFrame, deltas: pd.DataFrame, setting: pruning.Se
         strict=True,
     ):
         rows = table[table.setting == label]
+        left.scatter([pos[r] + shift for r in rows.rho], rows.probe_min, color="0.65", s=8, lw=0)
         stats = _mean_ci_by(rows, "rho", "probe_min")
         x = np.array([pos[r] for r in stats.rho]) + shift
         _errorbars(left, x, stats, label=label, color=color, marker="o", ls="-")
     left.axhline(1 / 3, color="0.5", lw=0.8, ls=":")
     left.text(0, 1 / 3, " chance", va="bottom", fontsize=8, color="0.4")
     left.set_ylabel("minority probe (balanced accuracy)")
-    left.legend(fontsize=8, loc="upper right")
+    left.legend(fontsize=8, loc="lower left")
     rows = deltas[deltas.setting == setting.label]
     stats = _mean_ci_by(rows, "rho", "d_probe_min")
     right.scatter(
-        [pos[r] for r in rows.rho], rows.d_probe_min, color="0.6", s=12, zorder=1, label="seed"
+        [pos[r] for r in rows.rho], rows.d_probe_min, color="0.65", s=10, zorder=1, label="seed"
     )
     style = {"color": MODE_STYLE[setting.mode]["color"], "marker": "o", "ls": "none"}
-    _errorbars(right, [pos[r] for r in stats.rho], stats, label="mean, 95 % CI", **style)
+    _errorbars(right, [pos[r] for r in stats.rho], stats, label="mean (95 % CI)", **style)
     right.axhline(0.0, color="0.5", lw=0.8)
     right.set_ylabel("Δ minority probe (pruned − twin)")
     right.legend(fontsize=8)
@@ -157,30 +178,13 @@ def phase_diagram(table: pd.DataFrame, deltas: pd.DataFrame, setting: pruning.Se
 
 
 def update_panel(table: pd.DataFrame):
-    """The log amplification of minority / majority update sizes on the kept feature
-    coefficients (pruned branch against its twin, same pairs), for every setting that
-    measures it: each seed a dot, mean and 95 % bootstrap CI; 0 = no tilt."""
+    """:func:`basis_panels` of the log amplification of minority / majority update sizes on
+    the kept feature coefficients (pruned branch against its twin on the same pairs), for
+    the settings that measure it, seeds as dots; 0 = no tilt."""
     rows = table[np.isfinite(table.log_amplification)]
-    order = [s for s in dict.fromkeys(table.setting) if s in set(rows.setting)]
-    fig, ax = figures.figure()
-    for i, label in enumerate(order):
-        grp = rows[rows.setting == label]
-        style = MODE_STYLE[grp["mode"].iloc[0]]
-        ax.scatter(np.full(len(grp), i), grp.log_amplification, color="0.6", s=10, zorder=1)
-        mean, lo, hi = figures.mean_ci(grp.log_amplification.to_numpy()[:, None])
-        stats = pd.DataFrame({"mean": mean, "lo": lo, "hi": hi})
-        _errorbars(ax, [i], stats, color=style["color"], marker=style["marker"], ls="none")
-    ax.axhline(0.0, color="0.5", lw=0.8)
-    ticks = [f"{BASES[b]}\np = {r:g}" for b, r in (_basis_rate(rows, label) for label in order)]
-    ax.set_xticks(range(len(order)), ticks, fontsize=7)
-    ax.set_ylabel("log amplification of\nminority / majority updates")
-    mode_legend(ax, loc="lower left")
-    return fig
-
-
-def _basis_rate(table: pd.DataFrame, label: str) -> tuple[str, float]:
-    row = table[table.setting == label].iloc[0]
-    return row.basis, row.rate
+    return basis_panels(
+        rows, "log_amplification", "log amplification of\nminority / majority updates", True
+    )
 
 
 def stage_table(check: pd.DataFrame) -> pd.DataFrame:
@@ -221,3 +225,25 @@ def oracle_gain(deltas: pd.DataFrame, label: str, metric: str = "d_probe_min") -
     if control not in wide:
         return float("nan")
     return float((wide[label] - wide[control]).mean())
+
+
+def phase_text(deltas: pd.DataFrame, setting: pruning.Setting) -> str:
+    """'ρ = 4: +0.003 (positive on 3 of 4 seeds); ...': the mean paired change of the minority
+    probe for ``setting`` at each imbalance ratio, for prose."""
+    rows = deltas[deltas.setting == setting.label]
+    return "; ".join(
+        f"ρ = {rho:g}: {grp.d_probe_min.mean():+.3f} (positive on "
+        f"{int((grp.d_probe_min > 0).sum())} of {len(grp)} seeds)"
+        for rho, grp in rows.groupby("rho")
+    )
+
+
+def update_text(table: pd.DataFrame) -> str:
+    """'magnitude masks: from -0.001 to +0.034; random masks: ...': per mode, the range over
+    settings of the mean log amplification (:func:`update_panel`'s means), for prose."""
+    rows = table[np.isfinite(table.log_amplification)]
+    means = rows.groupby(["mode", "setting"]).log_amplification.mean()
+    return "; ".join(
+        f"{mode} masks from {m.min():+.3f} to {m.max():+.3f}"
+        for mode, m in means.groupby(level="mode")
+    )
