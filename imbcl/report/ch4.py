@@ -160,7 +160,7 @@ def phase_diagram(table: pd.DataFrame, deltas: pd.DataFrame, setting: pruning.Se
     left.axhline(1 / 3, color="0.5", lw=0.8, ls=":")
     left.text(0, 1 / 3, " chance", va="bottom", fontsize=8, color="0.4")
     left.set_ylabel("minority probe (balanced accuracy)")
-    left.legend(fontsize=8, loc="lower left")
+    left.legend(fontsize=8, loc="upper right")
     rows = deltas[deltas.setting == setting.label]
     stats = _mean_ci_by(rows, "rho", "d_probe_min")
     right.scatter(
