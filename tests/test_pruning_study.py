@@ -1,7 +1,8 @@
-"""Tests for imbcl.pruning_study: the paired protocol, deltas, updates."""
+"""Tests for imbcl.studies.pruning: settings, the paired protocol, updates, per-seed claims."""
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -9,9 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from imbcl import DataConfig, ModelConfig, RunSpec, TrainConfig
+from imbcl import DataConfig, History, ModelConfig, RunSpec, TrainConfig
 from imbcl.engine.config import ConfigError
 from imbcl.engine.train import Replicas
+from imbcl.report import registry
 from imbcl.studies import pruning as ps
 
 DATA = DataConfig(d=16, k_maj=2, k_min=2, n_corr=2, rho=4)
@@ -34,81 +36,112 @@ def coefficients(reps: Replicas) -> torch.Tensor:
     return reps.params["W"] @ b
 
 
-def test_setting_family_and_config():
-    s = ps.Setting(0.75, "feature", "random", "neuron", keep_mask=False)
-    assert s.family == "feature · random · per neuron · no mask"
-    cfg = s.config()
-    assert (cfg.rate, cfg.basis, cfg.mode, cfg.scope, cfg.keep_mask) == (
-        0.75,
-        "feature",
-        "random",
-        "neuron",
-        False,
-    )
-    assert ps.BASELINE.is_baseline and ps.BASELINE.family == "unpruned"
-    assert ps.Setting("0.5").rate == 0.5  # coerced by PruneConfig
-    g = ps.grid([0, 0.5, 0.9], bases=("feature",), modes=("magnitude", "random"))
-    assert [(x.mode, x.rate) for x in g] == [
-        ("magnitude", 0.5),
-        ("magnitude", 0.9),
-        ("random", 0.5),
-        ("random", 0.9),
-    ]
-
-
-def test_setting_is_validated_at_construction():
+# ---------------------------------------------------------------------------- settings
+def test_setting_label_and_validation():
+    s = ps.Setting("0.5", "feature_random", "random")
+    assert s.rate == 0.5 and s.label == "feature_random · random · 0.5"
+    assert ps.TWIN.is_twin and ps.TWIN.label == "unpruned"
+    assert s.config().keep_mask and s.config().scope == "global"
     with pytest.raises(ConfigError, match=r"rate must be < 1 \(got 1.0\)"):
         ps.Setting(1.0)
-    with pytest.raises(ConfigError, match=r"rate must be >= 0 \(got -0.1\)"):
-        ps.Setting(-0.1)
     with pytest.raises(ConfigError, match=r"basis must be one of"):
         ps.Setting(0.5, "pixel")
     with pytest.raises(ConfigError, match=r"mode must be one of"):
         ps.Setting(0.5, "feature", "largest")
 
 
-def test_estimated_settings_need_bases_before_any_training():
-    est = [ps.Setting(0.5, "estimated")]
-    with pytest.raises(ConfigError, match=r"'estimated' setting needs bases \(R, d, d\)"):
-        ps.run_cell(specs(), 10**6, 10**6, est, 50)  # would take minutes if it trained
-    with pytest.raises(ConfigError, match=r"'estimated' setting needs bases"):
-        ps.update_ratio_study(specs(), 10**6, est, 2)
-    with pytest.raises(
-        ConfigError, match=r"bases must have shape \(2, 16, 16\) \(got \(1, 16, 16\)\)"
-    ):
-        ps.run_cell(specs(), 10**6, 10**6, est, 50, bases=np.zeros((1, 16, 16)))
+def test_parse_settings():
+    got = ps.parse_settings(" feature_noise random 0.9, coordinate magnitude 0.75 ,")
+    assert got == (ps.Setting(0.9, "feature_noise", "random"), ps.Setting(0.75, "coordinate"))
+    assert ps.parse_settings("") == ()
+    with pytest.raises(ConfigError, match=r"extra entries must read 'basis mode rate'"):
+        ps.parse_settings("feature 0.5")
+    with pytest.raises(ConfigError, match=r"extra rates must be > 0"):
+        ps.parse_settings("feature random 0")
+    with pytest.raises(ConfigError, match=r"basis must be one of"):
+        ps.parse_settings("pixel random 0.5")
+
+
+def test_claim_settings_cover_what_the_claims_compare():
+    labels = {s.label for s in ps.CLAIM_SETTINGS}
+    assert "coordinate · magnitude · 0.5" in labels
+    assert "feature · magnitude · 0.97" in labels
+    for basis, mode, rate in itertools.product(ps.SPARSE_BASES, ps.MODES, ps.CLAIM_RATES):
+        assert ps.Setting(rate, basis, mode) in ps.CLAIM_SETTINGS
+    assert len(labels) == len(ps.CLAIM_SETTINGS) == 14
+
+
+def test_profiles_are_valid_and_the_full_one_is_the_recipe():
+    full, small = ps.Settings.from_params("full"), ps.Settings.from_params("small")
+    assert full.n_seeds == 8 and small.n_seeds == 6
+    spec = full.spec(full.rho, 3)
+    assert (spec.data, spec.model) == (DataConfig(rho=8.0), ModelConfig())
+    assert spec.train == TrainConfig(record_every=2) and spec.seed == 3
+    assert full.extra_settings == (
+        ps.Setting(0.9, "feature_noise", "magnitude"),
+        ps.Setting(0.9, "feature_noise", "random"),
+    )
+    assert full.other_rhos == (4.0, 12.0)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"steps": 5}, r"t1 \+ window must be <= steps = 5: .* \(got t1=170, window=20\)"),
+        ({"t1": 990}, r"t1 \+ window must be <= steps = 1000"),
+        ({"window": 900}, r"t1 \+ window must be <= steps = 1000: .*window=900"),
+        ({"record_every": 5, "t1": 170}, r"record_every must be <= 4 steps"),
+        ({"t1": 171}, r"t1 must be a multiple of record_every = 2, .* \(got 171\)"),
+        ({"extra": "feature magnitude 0.5"}, r"extra must name settings once and none of"),
+        ({"extra": "coordinate random 0.5, coordinate random 0.5"}, r"extra must name"),
+        ({"extra": "feature"}, r"extra entries must read 'basis mode rate'"),
+        ({"phase_rhos": "4,8"}, r"phase_rhos must not repeat rho = 8"),
+        ({"phase_rhos": "0.5"}, r"phase_rhos values must be >= 1 \(got 0.5\)"),
+        ({"phase_seeds": 9}, r"phase_seeds must be <= n_seeds = 8 \(got 9\)"),
+        ({"phase_seeds": 1}, r"phase_seeds must be >= 2 \(got 1\)"),
+        ({"features": 31}, r"k_maj \+ k_min \+ n_corr must be <= d = 64"),
+        ({"n_ica": 50, "d": 256}, r"n_ica must give at least d = 256 tokens"),
+        ({"mask": "pixel"}, r"mask must be one of 'token', 'sample'"),
+        ({"t_total": 5}, r"unknown parameter\(s\) t_total"),
+    ],
+)
+def test_bad_settings_fail_before_compute_naming_the_parameter(params, message):
+    with pytest.raises(ConfigError, match=message):
+        ps.Settings.from_params("full", **params)
+
+
+def test_plan_main_cell_then_phase_cells():
+    s = ps.Settings.from_params("full", extra="", phase_rhos="4", phase_seeds=2)
+    tasks = ps.plan(s)
+    assert len(tasks) == 8 + 2
+    main, phase = tasks[0].kwargs, tasks[-1].kwargs
+    assert main["settings"] == list(ps.CLAIM_SETTINGS) and main["t1"] == 170
+    assert main["spec"] == s.spec(8.0, 0) and main["window"] == 20
+    assert phase["settings"] == [ps.PAPER] and phase["spec"] == s.spec(4.0, 1)
+    assert tasks[0].label == "ch4 rho=8 t1=170 seed=0 (14 settings)"
+    assert len({t.key(_ENV) for t in tasks}) == len(tasks)
+
+
+class _Env:
+    def to_dict(self):
+        return {}
+
+
+_ENV = _Env()
 
 
 # ---------------------------------------------------------------------- pruning protocol
-@pytest.mark.parametrize("scope", ["global", "neuron"])
 @pytest.mark.parametrize("mode", ["magnitude", "random"])
-def test_feature_basis_pruning_zeroes_the_rate_and_the_mask_holds(scope, mode):
+def test_feature_basis_pruning_zeroes_the_rate_and_the_mask_holds(mode):
     base = trained()
-    reps, zeroed = ps.branch(base, ps.Setting(0.75, "feature", mode, scope))
+    reps, zeroed = ps.branch(base, ps.Setting(0.75, "feature", mode))
     assert zeroed == pytest.approx(0.75, abs=1 / (8 * 16))
     zero = coefficients(reps).abs() < 1e-5
     assert zero.float().mean().item() == pytest.approx(0.75, abs=1 / (8 * 16))
-    if scope == "neuron":  # every row loses the same count
-        assert (zero.sum(-1) == round(0.75 * 16)).all()
     reps.run(5, progress=False)
     assert (coefficients(reps)[zero].abs() < 1e-5).all()  # held during training
     assert (coefficients(reps)[~zero].abs() > 0).float().mean() > 0.9
-    # the base is untouched by pruning its copy
-    assert (coefficients(base).abs() < 1e-5).float().mean() < 0.05
-
-
-def test_no_mask_prunes_once_then_regrows():
-    base = trained()
-    free, _ = ps.branch(base, ps.Setting(0.75, "coordinate", keep_mask=False))
-    held, _ = ps.branch(base, ps.Setting(0.75, "coordinate", keep_mask=True))
-    zero = free.params["W"] == 0
-    assert zero.float().mean().item() == pytest.approx(0.75, abs=1 / 128)
-    assert torch.equal(zero, held.params["W"] == 0) and free.mask is None
-    free.run(5, progress=False)
-    held.run(5, progress=False)
-    assert (held.params["W"][zero] == 0).all()
-    # silenced neurons get no gradient, so only the live rows regrow
-    assert (free.params["W"][zero] != 0).float().mean() > 0.2
+    assert (coefficients(base).abs() < 1e-5).float().mean() < 0.05  # the base is untouched
 
 
 def test_magnitude_mask_keeps_the_largest_coefficients():
@@ -120,7 +153,7 @@ def test_magnitude_mask_keeps_the_largest_coefficients():
         assert before[r][kept[r]].min() >= before[r][~kept[r]].max() - 1e-6
 
 
-def test_random_mask_is_per_replica_seed_and_group_independent():
+def test_random_mask_is_per_seed_and_group_independent():
     together = ps.branch(trained((0, 1)), ps.Setting(0.5, "feature", "random"))[0]
     alone = ps.branch(trained((1,)), ps.Setting(0.5, "feature", "random"))[0]
     assert torch.equal(together.mask[1], alone.mask[0])
@@ -129,27 +162,27 @@ def test_random_mask_is_per_replica_seed_and_group_independent():
 
 def test_branches_see_the_same_data_stream():
     base = trained()
-    a, _ = ps.branch(base, ps.BASELINE)
-    b, _ = ps.branch(base, ps.BASELINE)
+    a, _ = ps.branch(base, ps.TWIN)
+    b, _ = ps.branch(base, ps.TWIN)
     a.run(5, progress=False)
     b.run(5, progress=False)
     assert torch.equal(a.params["W"], b.params["W"])
-    base.run(5, progress=False)
-    assert torch.equal(a.params["W"], base.params["W"])
+
+
+def test_estimated_setting_needs_its_basis():
+    with pytest.raises(ConfigError, match=r"'estimated' setting needs its basis"):
+        ps.branch(trained(), ps.Setting(0.5, "estimated"))
 
 
 def test_estimated_basis_shape_and_recovery():
     reps = Replicas(specs((0,)), device="cpu")
-    basis = ps.estimated_bases(reps, 400)
+    basis = ps.estimated_basis(reps, 400)
     assert basis.shape == (1, 16, 16) and np.isfinite(basis).all()
     np.testing.assert_allclose(np.linalg.norm(basis, axis=1), 1.0, rtol=1e-4)
     rec = ps.basis_recovery(basis, reps.features.numpy())
-    assert rec.shape == (1, 4) and (rec <= 1 + 1e-5).all()
-    # the exact dictionary recovers every feature perfectly
+    assert rec.shape == (1, 4) and (rec <= 1 + 1e-5).all() and rec.min() > 0.9
     exact = reps.dictionaries[0].basis.numpy()[None]
     np.testing.assert_allclose(ps.basis_recovery(exact, reps.features.numpy()), 1.0, atol=1e-5)
-    pruned, zeroed = ps.branch(reps, ps.Setting(0.5, "estimated"), basis)
-    assert zeroed == pytest.approx(0.5)
 
 
 # ------------------------------------------------------------------------ measurements
@@ -161,39 +194,6 @@ def test_purity_by_group_takes_the_best_live_neuron():
     noise = np.array([[4.0, 0.0, 0.0]])
     pmaj, pmin = ps.purity_by_group(align, noise, np.array([False, True]))
     np.testing.assert_allclose([pmaj[0], pmin[0]], [0.6, 1.0])
-
-
-def _table():
-    rows = []
-    for seed, (b, p) in enumerate([(0.5, 0.6), (0.6, 0.55), (0.4, 0.5)]):
-        for rate, val in ((0.0, b), (0.5, p)):
-            rows.append(
-                {"rho": 6.0, "t1": 100, "seed": seed, "family": "f", "basis": "feature"}
-                | {"mode": "random", "scope": "neuron", "keep_mask": False, "rate": rate}
-                | {m: val for m in ps.METRICS}
-            )
-    return pd.DataFrame(rows)
-
-
-def test_paired_deltas_and_summary():
-    d = ps.paired_deltas(_table())
-    np.testing.assert_allclose(d.d_probe_min, [0.1, -0.05, 0.1])
-    s = ps.summarise(d)
-    assert s.loc[0, "improved"] == 2 and s.loc[0, "n_seeds"] == 3
-    assert s.loc[0, "d_probe_min"] == pytest.approx(0.05)
-    best = ps.best_setting(s, ["f"])
-    assert best == ps.Setting(0.5, "feature", "random", "neuron", keep_mask=False)
-    with pytest.raises(ConfigError, match="no summary row belongs to the families"):
-        ps.best_setting(s, ["unpruned"])
-    with pytest.raises(ValueError, match="more than one baseline row"):
-        ps.paired_deltas(pd.concat([_table(), _table()]))
-
-
-def test_paired_test_counts_wins_and_sign_p():
-    out = ps.paired_test(np.array([1.0, 2, 3, 4, 5, 6]), np.zeros(6))
-    assert out["wins"] == 6 and out["n"] == 6
-    assert out["p_sign"] == pytest.approx(2 / 64)
-    assert ps.paired_test(np.zeros(3), np.zeros(3))["p_sign"] == 1.0
 
 
 def test_update_sizes_vanish_along_pruned_feature_coefficients():
@@ -220,9 +220,131 @@ def test_group_update_averages_selected_pairs():
     assert maj[0] == 0.5 and np.isnan(mnr[0])
 
 
-def test_update_ratio_study_rows_and_reference():
-    out = ps.update_ratio_study(specs(), 10, [ps.Setting(0.5, "feature", "random")], 2)
-    assert list(out.family) == ["unpruned"] * 2 + ["feature · random"] * 2
-    np.testing.assert_allclose(out.amplification[:2], 1.0)
-    np.testing.assert_allclose(out.ratio, out.upd_min / out.upd_maj)
-    np.testing.assert_allclose(out.ratio_kept[:2], out.ratio[:2])
+def test_update_amplification_compares_the_same_pairs():
+    rng = np.random.default_rng(0)
+    twin = rng.uniform(1, 2, (3, 5, 4))
+    kept = np.ones((3, 5, 4), bool)
+    kept[:, 1:3, 0] = False  # the comparison is on the kept pairs only
+    minority = np.array([False, False, True, True])
+    same = ps.update_amplification(twin, twin, kept, minority)
+    np.testing.assert_allclose(same["log_amplification"], 0.0, atol=1e-12)
+    faster = twin.copy()
+    faster[..., 2:] *= 3.0  # minority updates three times larger on every pair
+    out = ps.update_amplification(faster, twin, kept, minority)
+    np.testing.assert_allclose(out["log_amplification"], np.log(3.0))
+    # a pair the mask dropped does not count, however large its update
+    kept[:, 0, 2] = False
+    faster[:, 0, 2] = 1e6
+    np.testing.assert_allclose(
+        ps.update_amplification(faster, twin, kept, minority)["log_amplification"], np.log(3.0)
+    )
+
+
+# --------------------------------------------------------------------------- the task
+TINY = RunSpec(
+    DATA,
+    ModelConfig(m=8, ramp_steps=20),
+    TrainConfig(steps=40, batch=16, record_every=2),
+    seed=5,
+)
+TINY_SETTINGS = [
+    ps.PAPER,
+    ps.Setting(0.5, "estimated", "random"),
+    ps.Setting(0.5, "coordinate", "magnitude"),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_result():
+    return ps.cell_task(TINY, t1=10, settings=TINY_SETTINGS, n_probe=60, n_ica=60, window=3)
+
+
+def test_cell_task_rows_and_twin_record(tiny_result):
+    table = tiny_result.table
+    assert list(table.setting) == ["unpruned"] + [s.label for s in TINY_SETTINGS]
+    assert (table.rho == 4.0).all() and (table.seed == 5).all() and (table.t1 == 10).all()
+    np.testing.assert_allclose(table.zeroed, [0.0, 0.5, 0.5, 0.5])
+    assert table[list(ps.METRICS)].notna().all().all()
+    assert ((table.probe_min >= 0) & (table.probe_min <= 1)).all()
+    # updates are measured only where a feature coefficient can be kept: feature-first bases
+    assert np.isfinite(table.log_amplification[1]) and table.log_amplification[2:].isna().all()
+    hist = History.from_arrays(tiny_result.arrays, tiny_result.meta)
+    np.testing.assert_array_equal(hist.steps, np.arange(0, 41, 2))  # base + continuation
+    assert hist.specs == [TINY]
+    assert np.isfinite(tiny_result.arrays["ica_recovery"]).all()
+
+
+def test_cell_task_is_deterministic_and_twin_is_the_plain_run(tiny_result):
+    plain = Replicas([TINY], device="cpu").run(progress=False)
+    hist = History.from_arrays(tiny_result.arrays, tiny_result.meta)
+    np.testing.assert_allclose(hist.align, plain.align, atol=1e-6)
+    again = ps.cell_task(TINY, t1=10, settings=TINY_SETTINGS[:1], n_probe=60, n_ica=60, window=3)
+    pd.testing.assert_frame_equal(again.table, tiny_result.table.iloc[:2])
+
+
+def test_cell_task_refuses_a_window_past_the_end():
+    with pytest.raises(ConfigError, match=r"t1 \+ window <= 40 \(got t1=38, window=3\)"):
+        ps.cell_task(TINY, t1=38, settings=[], n_probe=60, n_ica=60, window=3)
+
+
+def test_stage_check_and_recovery_from_results(tiny_result):
+    check = ps.stage_check([tiny_result])
+    assert list(check.columns) == ["rho", "seed", "t1", "end of I", "end of II", "t1 in stage II"]
+    row = check.iloc[0]
+    assert row.t1 == 10 and row.seed == 5
+    assert row["t1 in stage II"] == (row["end of I"] < 10 < row["end of II"])
+    rec = ps.ica_recovery([tiny_result])
+    assert len(rec) == 1 and 0 < rec.minority[0] <= 1
+
+
+# ------------------------------------------------------------------ one statistic per seed
+def synthetic_cell(n_seeds: int = 6) -> pd.DataFrame:
+    """A main cell whose minority probe is known: twin 0.5 + 0.01 * seed; a setting adds
+    base[basis] + mode_shift[mode] + 0.1 * rate, plus 0.001 * seed."""
+    base = {"coordinate": -0.2, "feature": 0.05, "feature_random": 0.03, "estimated": 0.04}
+    shift = {"magnitude": 0.0, "random": 0.02}
+    rows = []
+    for seed in range(n_seeds):
+        twin = 0.5 + 0.01 * seed
+        rows.append(_row(seed, ps.TWIN, twin))
+        for s in ps.CLAIM_SETTINGS:
+            value = twin + base[s.basis] + shift[s.mode] + 0.1 * s.rate + 0.001 * seed
+            rows.append(_row(seed, s, value, amp=0.3 + seed if s == ps.PAPER else np.nan))
+    return pd.DataFrame(rows)
+
+
+def _row(seed, setting, probe, amp=np.nan):
+    twin = setting.is_twin
+    return {
+        "rho": 8.0,
+        "t1": 170,
+        "seed": seed,
+        "basis": "none" if twin else setting.basis,
+        "mode": "none" if twin else setting.mode,
+        "rate": setting.rate,
+        "setting": setting.label,
+        "probe_min": probe,
+        "log_amplification": amp,
+    }
+
+
+def test_claim_values_one_number_per_seed():
+    values = ps.claim_values(synthetic_cell())
+    assert set(values) == {s.id for s in registry.for_chapter("ch4")}
+    seed = 0.001 * np.arange(6)
+    np.testing.assert_allclose(values["ch4.magnitude-helps-coordinate"], -0.2 + 0.05 + seed)
+    np.testing.assert_allclose(values["ch4.magnitude-helps-feature"], 0.05 + 0.05 + seed)
+    np.testing.assert_allclose(values["ch4.too-much-hurts"], 0.1 * (0.97 - 0.5))
+    np.testing.assert_allclose(values["ch4.magnitude-beats-random"], 0.02)
+    np.testing.assert_allclose(values["ch4.oracle-not-special"], 0.05 - 0.03)
+    np.testing.assert_allclose(values["ch4.updates-amplified"], 0.3 + np.arange(6))
+
+
+def test_claim_values_need_one_cell_and_its_settings():
+    two = pd.concat([synthetic_cell(), synthetic_cell().assign(rho=4.0)])
+    with pytest.raises(ValueError, match=r"the table must hold one cell"):
+        ps.claim_values(two)
+    missing = synthetic_cell()
+    missing = missing[missing.setting != "estimated · random · 0.9"]
+    with pytest.raises(KeyError):
+        ps.claim_values(missing)

@@ -1,20 +1,27 @@
-"""Chapter 4: does pruning restore what imbalance degrades? The paired protocol and its map.
+"""Chapter 4: does pruning in stage II restore the minority features? A paired map.
 
-One *cell* of the map is an imbalance ratio rho and a pruning time T1. Its protocol:
+A *cell* of the map is an imbalance ratio rho and a pruning step t1. For each seed of a cell,
+one task (:func:`cell_task`):
 
-1. train R replicas (one per seed) for T1 steps: the *base*;
-2. for every pruning setting, ``base.copy()`` (same weights, same future data stream), prune
-   the copy, continue it for T2 steps with the mask held (or not, for the no-mask control);
-3. the unpruned copy also continues for T2 steps: it is the shared baseline of the cell;
-4. every measurement is compared seed by seed with that baseline (a *paired* delta).
+1. trains the *base* run of the recipe to step t1;
+2. for the unpruned *twin* and for every pruning setting, copies the base
+   (``Replicas.copy``: same weights, same future data stream), prunes the copy once and
+   continues it to the end of the recipe with the mask held;
+3. measures every branch at the end (:func:`measure`: probes, specialised neurons, purity)
+   and, for the settings whose basis begins with the features, the sizes of the updates of
+   the kept feature coefficients in the ``window`` steps after pruning
+   (:func:`update_amplification`);
+4. returns one row per branch, and the twin's whole record (base and continuation), from
+   which the chapter reads each seed's stage boundaries (:func:`stage_check`).
 
-Because a copy clones the data generators, a pruned branch and its baseline see exactly the
-same batches: the delta isolates the pruning. Every branch costs T2 steps, so the map shares one
-T1 run (and one baseline) among all the settings of a cell.
-
-A setting is a basis (``coordinate``; ``feature``: each replica's dictionary, an oracle that
-needs M; ``estimated``: FastICA on unlabelled tokens), a mode (``magnitude`` or ``random`` at the
-same rate), a scope (``global`` or per ``neuron``), whether the mask is held, and a rate p.
+A pruned branch and its twin see the same batches, so the paired change (pruned minus twin,
+same seed) isolates the pruning. A :class:`Setting` is a basis, a mode and a rate; every
+setting ranks coefficients within the whole run (global scope) and holds its mask. The
+bases differ in what they know of the data model (:func:`imbcl.engine.prune.pruning_basis`):
+``coordinate`` nothing; ``feature`` the dictionary; ``feature_random`` the features and a
+random completion (the control for ``feature``); ``feature_noise`` the features and the
+correlated-noise directions (an oracle); ``estimated`` what FastICA recovers from unlabelled
+tokens (:func:`estimated_basis`).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -30,116 +38,236 @@ import torch
 from imbcl.engine import metrics
 from imbcl.engine import model as M
 from imbcl.engine import prune as P
-from imbcl.engine.config import ConfigError, PruneConfig, RunSpec
+from imbcl.engine.config import (
+    MASKS,
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    PruneConfig,
+    RunSpec,
+    TrainConfig,
+)
+from imbcl.engine.config import validated_field as field
 from imbcl.engine.history import History
+from imbcl.engine.settings import StudySettings
 from imbcl.engine.streams import Stream
 from imbcl.engine.train import Replicas
+from imbcl.studies import stages
+from imbcl.sweep import Result, Task
 
-BASES = ("coordinate", "feature", "estimated")
 MODES = ("magnitude", "random")
-#: Measurements taken at the end of every branch, one value per replica (see ``measure``).
+#: Bases whose first K columns are the features: a feature coefficient can be kept or pruned.
+FEATURE_FIRST = ("feature", "feature_random", "feature_noise")
+#: The sparse bases averaged over by ``ch4.magnitude-beats-random``.
+SPARSE_BASES = ("feature", "feature_random", "estimated")
+#: The rates at which the registered claims compare settings, and the rate "past" them.
+CLAIM_RATES = (0.5, 0.9)
+HIGH_RATE = 0.97
+#: Measurements taken at the end of every branch, one value per run (see :func:`measure`).
 METRICS = (
     "probe_min",
     "probe_maj",
     "neurons_min",
     "neurons_maj",
-    "coverage_min",
     "purity_min",
     "purity_maj",
 )
+#: FastICA iterations: the isotropic noise is Gaussian, so ICA never converges on it; the
+#: feature directions are recovered after far fewer iterations (the chapter measures how well).
+ICA_ITER = 100
+#: Chapter 1's stage boundaries read growth rates over +-4 steps and hold for 6 steps.
+STAGE_WINDOW = 4
 
 
 # ----------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
 class Setting:
-    """One pruning setting; ``rate == 0`` is the unpruned baseline.
+    """One way to prune: a ``basis`` (one of ``imbcl.engine.config.BASES``), a ``mode``
+    (``magnitude``: the smallest |coefficients|; ``random``: the same count at random) and a
+    ``rate`` (the fraction of the run's coefficients zeroed; 0 is the unpruned twin).
 
-    The fields are validated (and coerced) at construction through :class:`PruneConfig`, so a
-    bad rate, basis, mode or scope fails at once with the config's message.
+    Validated (and coerced) through :class:`PruneConfig` at construction.
     """
 
     rate: float = 0.0
     basis: str = "feature"
     mode: str = "magnitude"
-    scope: str = "global"
-    keep_mask: bool = True
 
     def __post_init__(self) -> None:
         cfg = self.config()
-        for name in ("rate", "basis", "mode", "scope", "keep_mask"):
+        for name in ("rate", "basis", "mode"):
             object.__setattr__(self, name, getattr(cfg, name))
 
     @property
-    def is_baseline(self) -> bool:
+    def is_twin(self) -> bool:
         return self.rate == 0
 
     @property
-    def family(self) -> str:
-        """The setting without its rate, e.g. ``feature · random`` (one line in a figure)."""
-        if self.is_baseline:
-            return "unpruned"
-        parts = [self.basis, self.mode]
-        if self.scope == "neuron":
-            parts.append("per neuron")
-        if not self.keep_mask:
-            parts.append("no mask")
-        return " · ".join(parts)
+    def label(self) -> str:
+        """e.g. ``feature · magnitude · 0.5``; ``unpruned`` for the twin."""
+        return "unpruned" if self.is_twin else f"{self.basis} · {self.mode} · {self.rate:g}"
 
     def config(self) -> PruneConfig:
-        return PruneConfig(
-            rate=self.rate,
-            basis=self.basis,
-            scope=self.scope,
-            mode=self.mode,
-            keep_mask=self.keep_mask,
+        return PruneConfig(rate=self.rate, basis=self.basis, mode=self.mode, keep_mask=True)
+
+
+TWIN = Setting()
+#: The setting of ``ch4.magnitude-helps-feature``, ``ch4.updates-amplified`` and the phase
+#: diagram: the paper's recipe in the dictionary's basis.
+PAPER = Setting(CLAIM_RATES[0], "feature", "magnitude")
+#: The settings the registered claims compare: coordinate magnitude pruning at the lower
+#: claim rate, every sparse basis in both modes at both claim rates, and the feature basis's
+#: magnitude pruning at the high rate.
+CLAIM_SETTINGS = (
+    Setting(CLAIM_RATES[0], "coordinate", "magnitude"),
+    *(
+        Setting(rate, basis, mode)
+        for basis, mode, rate in itertools.product(SPARSE_BASES, MODES, CLAIM_RATES)
+    ),
+    Setting(HIGH_RATE, "feature", "magnitude"),
+)
+
+
+def parse_settings(text: str, name: str = "extra") -> tuple[Setting, ...]:
+    """Settings from ``"basis mode rate, basis mode rate"`` (``""``: none), each validated
+    (:class:`Setting`); a malformed entry raises a ConfigError naming ``name``."""
+    out = []
+    for entry in (e.strip() for e in str(text).split(",")):
+        if not entry:
+            continue
+        words = entry.split()
+        if len(words) != 3:
+            raise ConfigError(
+                f"{name} entries must read 'basis mode rate', e.g. 'feature_noise random 0.9' "
+                f"(got {entry!r})"
+            )
+        basis, mode, rate = words
+        setting = Setting(rate, basis, mode)
+        if setting.is_twin:
+            raise ConfigError(f"{name} rates must be > 0 (got {entry!r})")
+        out.append(setting)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Settings(StudySettings):
+    """Chapter 4: one main cell (every setting, at ``rho``) and a phase diagram over rho."""
+
+    PROFILES: ClassVar = {
+        "full": {"n_seeds": 8},
+        "small": {
+            "n_seeds": 6,
+            "extra": "feature_noise magnitude 0.9",
+            "d": 32,
+            "features": 4,
+            "m": 32,
+            "batch": 32,
+            "steps": 160,
+            "ramp_steps": 80,
+            "t1": 40,
+            "n_probe": 200,
+            "n_ica": 200,
+            "phase_seeds": 2,
+        },
+    }
+
+    rho: float = field(8.0, lo=1, doc="imbalance ratio of the main cell (the claims' regime)")
+    t1: int = field(170, lo=1, doc="pruning step (default: middle of stage II, measured)")
+    mask: str = field("token", choices=MASKS, doc="masking granularity of the two views")
+    extra: str = field(
+        "feature_noise magnitude 0.9, feature_noise random 0.9",
+        doc="settings beyond the claims' ('basis mode rate, ...'; '': none)",
+    )
+    phase_rhos: str = field("4,12", doc="other imbalance ratios of the phase diagram ('': none)")
+    phase_seeds: int = field(4, lo=2, doc="seeds of each other cell of the phase diagram")
+    window: int = field(20, lo=1, doc="steps after pruning over which updates are averaged")
+    record_every: int = field(2, lo=1, doc="steps between records of the unpruned twin")
+    n_probe: int = field(1000, lo=50, doc="probe training (= test) samples per run")
+    n_ica: int = field(1000, lo=50, doc="unlabelled sequences the estimated basis is fit on")
+    d: int = field(64, lo=2, doc="token dimension (recipe: 64)")
+    features: int = field(8, lo=1, doc="features per group, majority and minority (recipe: 8)")
+    m: int = field(64, lo=1, doc="neurons (recipe: 64)")
+    batch: int = field(128, lo=2, doc="samples per SGD step (recipe: 128)")
+    steps: int = field(1000, lo=1, doc="SGD steps in all, t1 + continuation (recipe: 1000)")
+    ramp_steps: int = field(500, lo=1, doc="steps of the bias ramp (recipe: 500)")
+
+    def _check_joint(self) -> None:
+        self.spec(self.rho, 0)  # the recipe's own bounds (e.g. 2 * features + n_corr <= d)
+        if self.t1 + self.window > self.steps:
+            raise ConfigError(
+                f"t1 + window must be <= steps = {self.steps}: the updates are measured in the "
+                f"window steps after pruning at t1 (got t1={self.t1}, window={self.window})"
+            )
+        if self.record_every > STAGE_WINDOW:
+            raise ConfigError(
+                f"record_every must be <= {STAGE_WINDOW} steps: the stage boundaries read "
+                f"growth rates over +-{STAGE_WINDOW} steps (got {self.record_every})"
+            )
+        if self.t1 % self.record_every:
+            raise ConfigError(
+                f"t1 must be a multiple of record_every = {self.record_every}, so that the "
+                f"twin's record stays evenly spaced across the pruning step (got {self.t1})"
+            )
+        repeated = [s.label for s in self.extra_settings if s in CLAIM_SETTINGS]
+        if repeated or len(set(self.extra_settings)) < len(self.extra_settings):
+            raise ConfigError(
+                f"extra must name settings once and none of the claims' settings, which are "
+                f"always run (got {self.extra!r})"
+            )
+        if self.rho in self.other_rhos:
+            raise ConfigError(
+                f"phase_rhos must not repeat rho = {self.rho:g}, the main cell of the "
+                f"diagram (got {self.phase_rhos!r})"
+            )
+        if self.phase_seeds > self.n_seeds:
+            raise ConfigError(
+                f"phase_seeds must be <= n_seeds = {self.n_seeds} (got {self.phase_seeds})"
+            )
+        tokens = self.n_ica * DataConfig().seq_len
+        if tokens < self.d:
+            raise ConfigError(
+                f"n_ica must give at least d = {self.d} tokens to fit a basis "
+                f"(got {self.n_ica} sequences = {tokens} tokens)"
+            )
+
+    @property
+    def extra_settings(self) -> tuple[Setting, ...]:
+        return parse_settings(self.extra)
+
+    @property
+    def other_rhos(self) -> tuple[float, ...]:
+        return self.grid("phase_rhos", lo=1, allow_empty=True)
+
+    def spec(self, rho: float, seed: int) -> RunSpec:
+        """The RunSpec of one run of a cell: the recipe at ``rho``, recorded every
+        ``record_every`` steps."""
+        data = DataConfig(
+            d=self.d, k_maj=self.features, k_min=self.features, rho=rho, mask=self.mask
         )
+        model = ModelConfig(m=self.m, ramp_steps=self.ramp_steps)
+        train = TrainConfig(steps=self.steps, batch=self.batch, record_every=self.record_every)
+        return RunSpec(data, model, train, seed=seed)
 
 
-BASELINE = Setting()
-
-
-def grid(
-    rates: Sequence[float],
-    bases: Sequence[str] = BASES,
-    modes: Sequence[str] = MODES,
-    scope: str = "global",
-    keep_mask: bool = True,
-) -> list[Setting]:
-    """Every (basis, mode, rate) combination at one scope and mask policy (rates > 0)."""
-    return [
-        Setting(rate, basis, mode, scope, keep_mask)
-        for basis, mode, rate in itertools.product(bases, modes, rates)
-        if rate > 0
-    ]
+def map_settings(settings: Settings) -> list[Setting]:
+    """The pruning settings of the main cell: :data:`CLAIM_SETTINGS`, then ``extra``."""
+    return [*CLAIM_SETTINGS, *settings.extra_settings]
 
 
 # -------------------------------------------------------------------------- measurements
-def estimated_bases(reps: Replicas, n_samples: int) -> np.ndarray:
-    """(R, d, d) one FastICA basis per replica, fit on its unlabelled clean tokens.
+def estimated_basis(reps: Replicas, n_samples: int) -> np.ndarray:
+    """(R, d, d) one FastICA basis per run, fit on its own unlabelled clean tokens.
 
-    ``n_samples`` sequences (each of L tokens) are drawn from the replica's own data
-    distribution (stream ``Stream.ICA``); no dictionary or label is used.
+    ``n_samples`` sequences (L tokens each) are drawn from the run's data distribution
+    (stream ``Stream.ICA``); no dictionary and no label is used.
     """
     x, _ = reps.sample(n_samples, stream=Stream.ICA)
     tokens = x.reshape(reps.n_replicas, -1, reps.d).cpu().numpy()
-    out = [P.estimate_basis(tokens[r], seed=s.seed) for r, s in enumerate(reps.specs)]
+    out = [
+        P.estimate_basis(tokens[r], seed=s.seed, max_iter=ICA_ITER)
+        for r, s in enumerate(reps.specs)
+    ]
     return np.stack(out).astype(np.float32)
-
-
-def check_bases(settings: Sequence[Setting], bases, specs: Sequence[RunSpec]) -> None:
-    """ConfigError unless ``bases`` is an (R, d, d) array whenever a setting is "estimated".
-
-    Called before any training, so a missing basis does not fail after T1 steps.
-    """
-    if not any(s.basis == "estimated" and not s.is_baseline for s in settings):
-        return
-    shape = (len(specs), specs[0].data.d, specs[0].data.d)
-    if bases is None:
-        raise ConfigError(
-            "an 'estimated' setting needs bases (R, d, d): pass bases=estimated_bases(...)"
-        )
-    if np.shape(bases) != shape:
-        raise ConfigError(f"bases must have shape {shape} (got {np.shape(bases)})")
 
 
 def basis_recovery(basis: np.ndarray, features: np.ndarray) -> np.ndarray:
@@ -152,13 +280,11 @@ def basis_recovery(basis: np.ndarray, features: np.ndarray) -> np.ndarray:
 
 
 def purity_by_group(align: np.ndarray, noise: np.ndarray, minority: np.ndarray):
-    """Feature purity of the best neuron per feature, averaged over majority / minority.
+    """Feature purity of the best live neuron per feature, averaged over each group.
 
     For feature j: max over live neurons i of |A_ij| / ||w_i|| (the cosine between the neuron
-    and the feature; 1 = a noise-free neuron). It is the feature-to-noise ratio
-    |A_ij| / noise_i mapped into [0, 1]; unlike the ratio it stays finite when pruning in the
-    feature basis removes a neuron's noise part entirely. ``align`` (R, m, K), ``noise``
-    (R, m). Returns two (R,) arrays, (majority, minority) like ``metrics.group_mean``.
+    and the feature; 1 = a neuron that is the feature and nothing else). ``align`` (R, m, K),
+    ``noise`` (R, m). Returns two (R,) arrays, (majority, minority).
     """
     norm = metrics.weight_norm(align, noise)[..., None]
     cosine = np.abs(align) / np.maximum(norm, 1e-12)
@@ -167,254 +293,305 @@ def purity_by_group(align: np.ndarray, noise: np.ndarray, minority: np.ndarray):
 
 
 def measure(reps: Replicas, hist: History, n_probe: int) -> dict[str, np.ndarray]:
-    """Per-replica end-of-branch measurements, each (R,), keyed as in ``METRICS``.
+    """End-of-branch measurements, each (R,), keyed as in :data:`METRICS`.
 
-    Neuron counts are specialised neurons per feature averaged over the group; coverage is 1 if
-    every minority feature has one; probes are balanced accuracies (chance 1/3) with
-    ``n_probe`` training and ``n_probe`` test samples; purity is ``purity_by_group``.
+    Probes: balanced accuracy (chance 1/3) of a linear probe per feature, averaged over the
+    group, fit on ``n_probe`` samples and scored on ``n_probe`` others (the same samples for
+    every branch of a seed). Neurons: specialised neurons per feature, averaged over the group.
+    Purity: :func:`purity_by_group`.
     """
     align, noise, minority = hist.align[-1], hist.noise[-1], hist.minority
     counts = metrics.neurons_per_feature(metrics.owners(align, noise), reps.k)
     n_maj, n_min = metrics.group_mean(counts, minority)
-    probe = metrics.probe_accuracy(reps, n_probe, n_probe)
-    p_maj, p_min = metrics.group_mean(probe, minority)
+    p_maj, p_min = metrics.group_mean(metrics.probe_accuracy(reps, n_probe, n_probe), minority)
     pur_maj, pur_min = purity_by_group(align, noise, minority)
     return {
         "probe_min": p_min,
         "probe_maj": p_maj,
         "neurons_min": n_min,
         "neurons_maj": n_maj,
-        "coverage_min": metrics.coverage(counts, minority).astype(float),
         "purity_min": pur_min,
         "purity_maj": pur_maj,
     }
 
 
-# ------------------------------------------------------------------------------- the map
-def branch(
-    base: Replicas, setting: Setting, basis: np.ndarray | None = None
-) -> tuple[Replicas, float]:
-    """A pruned (or, for the baseline, untouched) copy of ``base`` and the fraction zeroed."""
-    reps = base.copy()
-    if setting.is_baseline:
-        return reps, 0.0
-    est = basis if setting.basis == "estimated" else None
-    mask = reps.prune(setting.config(), basis=est)
-    return reps, float(1.0 - mask.mean())
-
-
-def run_cell(
-    specs: Sequence[RunSpec],
-    t1: int,
-    t2: int,
-    settings: Sequence[Setting],
-    n_probe: int,
-    bases: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Train ``specs`` for ``t1`` steps, then branch the baseline and every setting for ``t2``.
-
-    ``bases`` (R, d, d) is needed for "estimated" settings (:func:`estimated_bases` of the same
-    specs: it depends only on the seeds and the data model, so compute it once per seed set).
-    Returns one row per (setting, replica) with the setting's fields, rho, seed, t1, the
-    fraction of coefficients zeroed and the ``METRICS``; the baseline rows have rate 0.
-    """
-    if t1 < 1 or t2 < 1:
-        raise ConfigError(f"t1 and t2 must be >= 1 (got t1={t1}, t2={t2})")
-    check_bases(settings, bases, specs)
-    base = Replicas(specs)
-    base.run(t1, progress=False)
-    rows = []
-    for setting in [BASELINE, *[s for s in settings if not s.is_baseline]]:
-        reps, zeroed = branch(base, setting, bases)
-        tail = reps.run(t2, progress=False)
-        values = measure(reps, tail, n_probe)
-        for r, spec in enumerate(reps.specs):
-            rows.append(
-                {
-                    "rho": spec.data.rho,
-                    "t1": t1,
-                    "seed": spec.seed,
-                    "family": setting.family,
-                    "basis": setting.basis if not setting.is_baseline else "none",
-                    "mode": setting.mode if not setting.is_baseline else "none",
-                    "scope": setting.scope,
-                    "keep_mask": setting.keep_mask,
-                    "rate": setting.rate,
-                    "zeroed": zeroed,
-                    **{k: float(v[r]) for k, v in values.items()},
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def paired_deltas(table: pd.DataFrame) -> pd.DataFrame:
-    """Each pruned row minus the unpruned row of the same (rho, t1, seed): ``d_<metric>``."""
-    keys = ["rho", "t1", "seed"]
-    base = table[table.rate == 0].set_index(keys)[list(METRICS)]
-    if base.index.duplicated().any():
-        raise ValueError("the table holds more than one baseline row per (rho, t1, seed)")
-    pruned = table[table.rate > 0].reset_index(drop=True)
-    ref = base.loc[pd.MultiIndex.from_frame(pruned[keys])].to_numpy()
-    deltas = pruned[list(METRICS)].to_numpy() - ref
-    out = pruned.drop(columns=list(METRICS)).copy()
-    for j, name in enumerate(METRICS):
-        out[f"d_{name}"] = deltas[:, j]
-    return out
-
-
-def summarise(deltas: pd.DataFrame) -> pd.DataFrame:
-    """Mean and s.d. over seeds of the paired deltas, per (rho, t1, setting).
-
-    A setting is identified by its family and its fields (basis, mode, scope, keep_mask, rate),
-    so a row can be turned back into a :class:`Setting` (:func:`best_setting`). Columns besides
-    those: n_seeds, improved (seeds with d_probe_min > 0), d_probe_min mean/sd,
-    d_probe_maj mean, d_neurons_min mean/sd, d_coverage_min mean, d_purity_min mean.
-    """
-    keys = ["rho", "t1", "family", "basis", "mode", "scope", "keep_mask", "rate"]
-    g = deltas.groupby(keys, sort=False)
-    return pd.DataFrame(
-        {
-            "n_seeds": g.size(),
-            "improved": g.d_probe_min.apply(lambda x: int((x > 0).sum())),
-            "d_probe_min": g.d_probe_min.mean(),
-            "sd_probe_min": g.d_probe_min.std(ddof=1),
-            "d_probe_maj": g.d_probe_maj.mean(),
-            "d_neurons_min": g.d_neurons_min.mean(),
-            "sd_neurons_min": g.d_neurons_min.std(ddof=1),
-            "d_coverage_min": g.d_coverage_min.mean(),
-            "d_purity_min": g.d_purity_min.mean(),
-        }
-    ).reset_index()
-
-
-def paired_test(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """Paired comparison of a and b (n,) (same seeds): mean and s.d. of a - b, wins of a,
-    and the two-sided exact sign-test p-value (binomial on the non-zero differences)."""
-    from scipy import stats  # imported here: scipy.stats is slow to import
-
-    diff = np.asarray(a, float) - np.asarray(b, float)
-    wins, losses = int((diff > 0).sum()), int((diff < 0).sum())
-    p = stats.binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
-    mean, sd = metrics.mean_sd(diff)
-    return {"mean": float(mean), "sd": float(sd), "wins": wins, "n": diff.size, "p_sign": p}
-
-
-# -------------------------------------------------------------------- update measurement
-def _effective(reps: Replicas) -> torch.Tensor:
-    return M.effective_weights(reps.params["W"], reps.params["WV"])
-
-
 def update_sizes(reps: Replicas, steps: int) -> np.ndarray:
-    """(R, m, K) mean over the next ``steps`` SGD steps of |Delta A_ij| per step.
+    """(R, m, K) mean over the next ``steps`` SGD steps of |A_ij(t+1) - A_ij(t)|.
 
-    Delta A_ij = <W_V^T w_i(t+1) - W_V^T w_i(t), M_j>, one step's update of neuron i along
-    feature j (after the mask, if any, is re-applied). Trains ``reps`` for ``steps`` steps.
+    A_ij = <W_V^T w_i, M_j> after the step (and after the held mask is re-applied): one
+    step's update of neuron i along feature j, in alignment units. Trains ``reps``.
     """
     total = torch.zeros(reps.n_replicas, reps.m, reps.k)
     for _ in range(steps):
-        before = _effective(reps)
-        reps.run(1, progress=False)
-        total += ((_effective(reps) - before) @ reps.features).abs().cpu()
+        before = M.effective_weights(reps.params["W"], reps.params["WV"])
+        reps.run(1, progress=False, divergence="raise")
+        after = M.effective_weights(reps.params["W"], reps.params["WV"])
+        total += ((after - before) @ reps.features).abs().cpu()
     return (total / steps).numpy()
 
 
 def group_update(size: np.ndarray, select: np.ndarray, minority: np.ndarray):
     """Mean of ``size`` (R, m, K) over the selected (neuron, feature) pairs ``select``
-    (R, m, K) bool, for majority and for minority features: two (R,) arrays, (majority,
-    minority) like ``metrics.group_mean``. A replica with no selected pair in a group gets NaN.
-    """
+    (R, m, K) bool, over majority and over minority features: two (R,) arrays (majority,
+    minority); NaN for a run with no selected pair in a group."""
     out = []
     for group in (~minority, minority):
         sel = select[..., group]
         total = np.where(sel, size[..., group], 0.0).sum((1, 2))
         count = sel.sum((1, 2))
-        # no selected pair: the mean is undefined (NaN), not a 0/0 warning
         out.append(np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0))
     return out[0], out[1]
 
 
-def update_ratio_study(
-    specs: Sequence[RunSpec],
+def update_amplification(
+    pruned: np.ndarray, twin: np.ndarray, kept: np.ndarray, minority: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Minority / majority update sizes of a pruned branch against its twin, on the same pairs.
+
+    ``pruned``, ``twin``: :func:`update_sizes` (R, m, K) of the branch and of the unpruned
+    twin over the same steps and batches; ``kept`` (R, m, K) bool: the feature coefficients
+    the mask kept, of neurons alive at pruning. Both are averaged over the same ``kept``
+    pairs, so the comparison is of the same coefficients with and without the pruning of the
+    others. Returns (R,) arrays ``upd_min``, ``upd_maj``, ``twin_upd_min``, ``twin_upd_maj``
+    and ``log_amplification`` = log(upd_min / upd_maj) - log(twin_upd_min / twin_upd_maj).
+    """
+    maj, mnr = group_update(pruned, kept, minority)
+    twin_maj, twin_min = group_update(twin, kept, minority)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_amp = np.log(mnr / maj) - np.log(twin_min / twin_maj)
+    return {
+        "upd_min": mnr,
+        "upd_maj": maj,
+        "twin_upd_min": twin_min,
+        "twin_upd_maj": twin_maj,
+        "log_amplification": log_amp,
+    }
+
+
+# --------------------------------------------------------------------------- the task
+def branch(
+    base: Replicas, setting: Setting, estimated: np.ndarray | None = None
+) -> tuple[Replicas, float]:
+    """A pruned (or, for the twin, untouched) copy of ``base`` and the fraction zeroed.
+
+    ``estimated`` (R, d, d) is the basis of an ``estimated`` setting (:func:`estimated_basis`).
+    """
+    reps = base.copy()
+    if setting.is_twin:
+        return reps, 0.0
+    if setting.basis == "estimated" and estimated is None:
+        raise ConfigError("an 'estimated' setting needs its basis (R, d, d): pass estimated")
+    mask = reps.prune(setting.config(), basis=estimated if setting.basis == "estimated" else None)
+    return reps, float(1.0 - mask.mean())
+
+
+def cell_task(
+    spec: RunSpec,
     t1: int,
     settings: Sequence[Setting],
+    n_probe: int,
+    n_ica: int,
     window: int,
-    bases: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Minority / majority update sizes in the ``window`` steps after pruning at ``t1``.
+) -> Result:
+    """One seed of one cell: the base to ``t1``, then the twin and every setting to the end.
 
-    For the unpruned copy and each setting, one row per replica: ``upd_min`` and ``upd_maj``
-    (mean |Delta A_ij| per step over minority / majority features j and the neurons alive at
-    t1), their ``ratio``, and ``amplification`` = the ratio over the unpruned ratio (same seed).
-    The ``*_kept`` columns average only over the (neuron, feature) coefficients that the mask
-    kept, for feature-basis settings (a pruned feature coefficient cannot move); for the other
-    settings they equal the plain columns. ``bases`` (R, d, d) is needed for "estimated"
-    settings, as in :func:`run_cell`.
+    ``spec`` is the run (its ``train.steps`` is the end of every branch). Returns a Result
+    whose table has one row per branch (the twin first): rho, t1, seed, basis, mode, rate,
+    setting (its label), zeroed (fraction of coefficients pruned), the :data:`METRICS`, and,
+    for feature-first bases, the update columns of :func:`update_amplification` over the
+    ``window`` steps after pruning (NaN otherwise); whose arrays are the twin's History
+    (base and continuation, :meth:`History.to_arrays`) plus ``ica_recovery`` (K,), the
+    :func:`basis_recovery` of the estimated basis (NaN if no setting uses it); and whose meta
+    holds the specs.
     """
-    if t1 < 1 or window < 1:
-        raise ConfigError(f"t1 and window must be >= 1 (got t1={t1}, window={window})")
-    check_bases(settings, bases, specs)
-    base = Replicas(specs)
-    head = base.run(t1, progress=False)
-    live = metrics.alive(head.align[-1], head.noise[-1])
-    minority = head.minority
-    rows = []
-    for setting in [BASELINE, *[s for s in settings if not s.is_baseline]]:
-        reps, _ = branch(base, setting, bases)
-        pairs = np.broadcast_to(live[..., None], (*live.shape, reps.k))
-        kept = pairs
-        if setting.basis == "feature" and reps.mask is not None:
-            kept = pairs & (reps.mask[..., : reps.k].cpu().numpy() > 0)
-        size = update_sizes(reps, window)
-        maj, mnr = group_update(size, pairs, minority)
-        maj_k, mnr_k = group_update(size, kept, minority)
-        for r, spec in enumerate(specs):
-            rows.append(
+    if not (0 < t1 and t1 + window <= spec.train.steps):
+        raise ConfigError(
+            f"need 0 < t1 and t1 + window <= {spec.train.steps} (got t1={t1}, window={window})"
+        )
+    base = Replicas([spec])
+    head = base.run(t1, progress=False, divergence="raise")
+    live = metrics.alive(head.align[-1], head.noise[-1])  # (1, m)
+    estimated, recovery = None, np.full(base.k, np.nan)
+    if any(s.basis == "estimated" and not s.is_twin for s in settings):
+        estimated = estimated_basis(base, n_ica)
+        recovery = basis_recovery(estimated, base.features.cpu().numpy())[0]
+    twin_sizes, twin_hist, rows = None, None, []
+    for setting in [TWIN, *(s for s in settings if not s.is_twin)]:
+        reps, zeroed = branch(base, setting, estimated)
+        updates = {}
+        if setting.is_twin:
+            twin_sizes = update_sizes(reps.copy(), window)
+        elif setting.basis in FEATURE_FIRST:
+            kept = live[..., None] & (reps.mask[..., : reps.k].cpu().numpy() > 0)
+            sizes = update_sizes(reps.copy(), window)
+            updates = update_amplification(sizes, twin_sizes, kept, reps.minority)
+        tail = reps.run(spec.train.steps - t1, progress=False, divergence="raise")
+        if setting.is_twin:
+            twin_hist = head.concat(tail)
+        values = measure(reps, tail, n_probe)
+        rows.append(
+            {
+                "rho": spec.data.rho,
+                "t1": t1,
+                "seed": spec.seed,
+                "basis": setting.basis if not setting.is_twin else "none",
+                "mode": setting.mode if not setting.is_twin else "none",
+                "rate": setting.rate,
+                "setting": setting.label,
+                "zeroed": zeroed,
+                **{k: float(v[0]) for k, v in values.items()},
+                **{k: float(v[0]) for k, v in updates.items()},
+            }
+        )
+    arrays, meta = twin_hist.to_arrays()
+    return Result(pd.DataFrame(rows), arrays | {"ica_recovery": recovery}, meta)
+
+
+def cell_tasks(settings: Settings, rho: float, seeds, cell: Sequence[Setting]) -> list[Task]:
+    """One :func:`cell_task` per seed of the cell at ``rho``."""
+    return [
+        Task(
+            "imbcl.studies.pruning:cell_task",
+            {
+                "spec": settings.spec(rho, seed),
+                "t1": settings.t1,
+                "settings": list(cell),
+                "n_probe": settings.n_probe,
+                "n_ica": settings.n_ica,
+                "window": settings.window,
+            },
+            f"ch4 rho={rho:g} t1={settings.t1} seed={seed} ({len(cell)} settings)",
+        )
+        for seed in seeds
+    ]
+
+
+def plan(settings: Settings) -> list[Task]:
+    """The main cell (every setting of :func:`map_settings`, ``n_seeds`` seeds), then each
+    other cell of the phase diagram (the :data:`PAPER` setting, ``phase_seeds`` seeds)."""
+    seeds = settings.seeds
+    tasks = cell_tasks(settings, settings.rho, seeds, map_settings(settings))
+    for rho in settings.other_rhos:
+        tasks += cell_tasks(settings, rho, seeds[: settings.phase_seeds], [PAPER])
+    return tasks
+
+
+# ------------------------------------------------------------------------ reading results
+def results_table(results) -> pd.DataFrame:
+    """The tables of every task, stacked: one row per (rho, seed, branch)."""
+    return pd.concat([r.table for r in results], ignore_index=True)
+
+
+def twin_histories(results) -> dict[float, History]:
+    """{rho: the twins' Histories of that cell, joined over seeds} (base and continuation)."""
+    groups: dict[float, list[History]] = {}
+    for r in results:
+        hist = History.from_arrays(r.arrays, r.meta)
+        groups.setdefault(hist.specs[0].data.rho, []).append(hist)
+    return {rho: History.join(hists) for rho, hists in groups.items()}
+
+
+def stage_check(results) -> pd.DataFrame:
+    """Per (rho, seed): the pruning step t1, the twin's stage boundaries (Chapter 1's
+    :func:`imbcl.studies.stages.stage_boundaries`, steps; NaN if not found) and whether t1
+    lies strictly inside stage II."""
+    t1 = {(r.table.rho[0], r.table.seed[0]): int(r.table.t1[0]) for r in results}
+    frames = []
+    for rho, hist in twin_histories(results).items():
+        bounds = stages.stage_boundaries(hist)
+        seeds = [s.seed for s in hist.specs]
+        step = np.array([t1[(rho, s)] for s in seeds])
+        frames.append(
+            pd.DataFrame(
                 {
-                    "seed": spec.seed,
-                    "family": setting.family,
-                    "rate": setting.rate,
-                    "upd_min": mnr[r],
-                    "upd_maj": maj[r],
-                    "ratio": mnr[r] / maj[r],
-                    "ratio_kept": mnr_k[r] / maj_k[r],
+                    "rho": rho,
+                    "seed": seeds,
+                    "t1": step,
+                    "end of I": bounds[:, 0],
+                    "end of II": bounds[:, 1],
+                    "t1 in stage II": (bounds[:, 0] < step) & (step < bounds[:, 1]),
                 }
             )
-    out = pd.DataFrame(rows)
-    ref = out[out.rate == 0].set_index("seed")
-    for col, amp in (("ratio", "amplification"), ("ratio_kept", "amplification_kept")):
-        out[amp] = out[col] / ref[col].loc[out.seed].to_numpy()
-    return out
-
-
-# ------------------------------------------------------------------------------ figures
-def plot_delta_vs_rate(ax, summary: pd.DataFrame, metric: str, families: Sequence[str]) -> None:
-    """One line per family: mean paired delta of ``metric`` against the rate, +-1 s.d. bars.
-
-    ``summary`` is ``summarise``'s table restricted to one (rho, t1); ``metric`` is e.g.
-    ``probe_min`` (columns ``d_<metric>`` and ``sd_<metric>``).
-    """
-    markers = itertools.cycle("osD^v<>")
-    for family in families:
-        rows = summary[summary.family == family].sort_values("rate")
-        ls = "-" if "magnitude" in family else "--"
-        ax.errorbar(
-            rows.rate,
-            rows[f"d_{metric}"],
-            yerr=rows[f"sd_{metric}"],
-            label=family,
-            marker=next(markers),
-            ls=ls,
-            capsize=3,
-            ms=4,
         )
-    ax.axhline(0.0, color="0.5", lw=0.8)
+    return pd.concat(frames, ignore_index=True)
 
 
-def best_setting(summary: pd.DataFrame, families: Sequence[str]) -> Setting:
-    """The setting among ``families`` (rows of :func:`summarise`) with the largest mean
-    paired d_probe_min, built from that row's columns."""
-    rows = summary[summary.family.isin(list(families))]
-    if rows.empty:
-        raise ConfigError(f"no summary row belongs to the families {list(families)}")
-    top = rows.loc[rows.d_probe_min.idxmax()]
-    return Setting(float(top.rate), top.basis, top["mode"], top.scope, bool(top.keep_mask))
+def ica_recovery(results) -> pd.DataFrame:
+    """Per seed of the cells that fit an estimated basis: the mean over majority and over
+    minority features of :func:`basis_recovery` (1 = some column is exactly the feature)."""
+    rows = []
+    for r in results:
+        rec = np.asarray(r.arrays["ica_recovery"])
+        if np.isfinite(rec).all():
+            maj, mnr = metrics.group_mean(rec, np.asarray(r.arrays["minority"]))
+            rows.append(
+                {"rho": r.table.rho[0], "seed": r.table.seed[0]}
+                | {"majority": float(maj), "minority": float(mnr)}
+            )
+    return pd.DataFrame(rows, columns=["rho", "seed", "majority", "minority"])
+
+
+# ------------------------------------------------------------------ one statistic per seed
+def per_seed(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``column`` of one cell as a wide table: one row per seed, one column per branch,
+    labelled (basis, mode, rate); the twin is ("none", "none", 0.0)."""
+    if table.rho.nunique() != 1:
+        raise ValueError(f"the table must hold one cell (got rho {sorted(table.rho.unique())})")
+    return table.pivot(index="seed", columns=["basis", "mode", "rate"], values=column)
+
+
+def paired_change(table: pd.DataFrame, column: str = "probe_min") -> pd.DataFrame:
+    """:func:`per_seed` of ``column`` minus the twin's value of the same seed, pruned
+    branches only (the twin's column is dropped)."""
+    wide = per_seed(table, column)
+    twin = ("none", "none", 0.0)
+    return wide.drop(columns=[twin]).sub(wide[twin], axis=0)
+
+
+def claim_values(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The per-seed statistic of each Chapter 4 claim from the main cell's rows of
+    :func:`results_table` (one value per seed, in seed order).
+
+    Averages over bases, modes and rates are taken within each seed, so every claim rests
+    on one number per seed.
+    """
+    delta = paired_change(table)
+    low = CLAIM_RATES[0]
+
+    def d(basis, mode, rate):
+        return delta[(basis, mode, rate)].to_numpy()
+
+    random_minus_magnitude = np.mean(
+        [
+            d(b, "random", r) - d(b, "magnitude", r)
+            for b, r in itertools.product(SPARSE_BASES, CLAIM_RATES)
+        ],
+        axis=0,
+    )
+    oracle_minus_control = np.mean(
+        [
+            d("feature", m, r) - d("feature_random", m, r)
+            for m, r in itertools.product(MODES, CLAIM_RATES)
+        ],
+        axis=0,
+    )
+    amplification = per_seed(table, "log_amplification")
+    return {
+        "ch4.magnitude-helps-coordinate": d("coordinate", "magnitude", low),
+        "ch4.magnitude-helps-feature": d("feature", "magnitude", low),
+        "ch4.too-much-hurts": d("feature", "magnitude", HIGH_RATE) - d("feature", "magnitude", low),
+        "ch4.magnitude-beats-random": random_minus_magnitude,
+        "ch4.oracle-not-special": oracle_minus_control,
+        "ch4.updates-amplified": amplification[("feature", "magnitude", low)].to_numpy(),
+    }
+
+
+def main_cell(settings: Settings, results) -> pd.DataFrame:
+    """The rows of :func:`results_table` at the main ``rho``."""
+    table = results_table(results)
+    return table[table.rho == settings.rho].reset_index(drop=True)
+
+
+def claims_from_results(settings: Settings, results) -> dict[str, np.ndarray]:
+    """:func:`claim_values` straight from the results of :func:`plan`."""
+    return claim_values(main_cell(settings, results))

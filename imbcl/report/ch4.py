@@ -1,0 +1,249 @@
+"""Chapter 4's figures and tables: paired changes of pruning, seed by seed.
+
+Every figure and table here reads the long table of :func:`imbcl.studies.pruning.results_table`
+(one row per rho, seed and branch) or its paired changes (:func:`paired`): each pruned
+branch minus the unpruned twin of the same seed, summarised over seeds with a 95 % bootstrap
+CI and "k of n seeds improved". A group of fewer than :data:`CI_MIN_SEEDS` seeds (the phase
+diagram's other cells) gets no interval: the bootstrap's coverage was measured from that many
+seeds up; its seeds are shown one by one instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from imbcl.report import figures
+from imbcl.report.paired import cell_text, paired_deltas, summarise
+from imbcl.report.registry import MIN_SEEDS
+from imbcl.studies import pruning
+
+#: Bases in display order, with what each knows of the data model.
+BASES = {
+    "coordinate": "coordinate",
+    "feature": "dictionary",
+    "feature_random": "features\n+ random rest",
+    "feature_noise": "features\n+ noise directions",
+    "estimated": "FastICA",
+}
+#: One colour, marker and line style per pruning mode.
+MODE_STYLE = {
+    "magnitude": {"color": figures.PALETTE[2], "marker": "o", "ls": "-"},
+    "random": {"color": figures.PALETTE[4], "marker": "s", "ls": "--"},
+}
+#: Fewest seeds for a 95 % CI in a figure or table of this chapter.
+CI_MIN_SEEDS = MIN_SEEDS
+#: The paired changes shown in the map's table, with their headings.
+CHANGES = {
+    "d_probe_min": "Δ minority probe",
+    "d_probe_maj": "Δ majority probe",
+    "d_neurons_min": "Δ neurons / minority feature",
+    "d_purity_min": "Δ minority purity",
+}
+
+
+def paired(table: pd.DataFrame) -> pd.DataFrame:
+    """Every pruned row of ``table`` minus the twin of the same (rho, t1, seed): columns
+    ``d_<metric>`` for each of :data:`imbcl.studies.pruning.METRICS`."""
+    return paired_deltas(
+        table,
+        by="setting",
+        reference=pruning.TWIN.label,
+        pair_on=["rho", "t1", "seed"],
+        values=list(pruning.METRICS),
+        prefix="d_",
+    )
+
+
+def level_cell(values: np.ndarray) -> str:
+    """'mean (min–max)' of per-seed ``values``: a level, described rather than tested."""
+    values = np.asarray(values, float)
+    return f"{values.mean():.3f} ({values.min():.3f}–{values.max():.3f})"
+
+
+def twin_levels(table: pd.DataFrame) -> pd.DataFrame:
+    """The unpruned twins' end-of-training measurements: one row per rho (with its number of
+    seeds), one column per metric, each :func:`level_cell` over seeds."""
+    twins = table[table.setting == pruning.TWIN.label]
+    out = twins.groupby("rho")[list(pruning.METRICS)].agg(level_cell)
+    out.insert(0, "seeds", twins.groupby("rho").size())
+    return out
+
+
+def map_table(deltas: pd.DataFrame) -> pd.DataFrame:
+    """One row per setting of the main cell: each paired change of :data:`CHANGES` as
+    'mean [95 % CI] k/n' (k: seeds above 0)."""
+    summary = summarise(deltas, by=["setting"], values=list(CHANGES))
+    summary["cell"] = cell_text(summary, digits=3)
+    order = list(dict.fromkeys(deltas.setting))
+    wide = summary.pivot(index="setting", columns="metric", values="cell")
+    return wide.loc[order, list(CHANGES)].rename(columns=CHANGES)
+
+
+def _mean_ci_by(frame: pd.DataFrame, by: str, column: str) -> pd.DataFrame:
+    """Mean and 95 % bootstrap CI over seeds of ``column`` for each value of ``by``; the CI
+    is NaN below :data:`CI_MIN_SEEDS` seeds."""
+    rows = []
+    for key, grp in frame.groupby(by, sort=True):
+        mean, lo, hi = (x[0] for x in figures.mean_ci(grp[column].to_numpy()[:, None]))
+        if len(grp) < CI_MIN_SEEDS:
+            lo = hi = np.nan
+        rows.append({by: key, "mean": mean, "lo": lo, "hi": hi, "n": len(grp)})
+    return pd.DataFrame(rows, columns=[by, "mean", "lo", "hi", "n"])
+
+
+def _errorbars(ax, x, stats: pd.DataFrame, **style) -> None:
+    """Means with asymmetric CI bars at ``x`` (bars left out where the CI is undefined)."""
+    err = np.vstack([stats["mean"] - stats.lo, stats.hi - stats["mean"]])
+    ax.errorbar(x, stats["mean"], yerr=np.nan_to_num(err), capsize=3, ms=5, **style)
+
+
+def mode_legend(target, **kw) -> None:
+    """A legend of the two pruning modes (:data:`MODE_STYLE`) on an axes or a figure."""
+    handles = [plt.Line2D([], [], label=mode, **style) for mode, style in MODE_STYLE.items()]
+    target.legend(handles=handles, fontsize=8, **kw)
+
+
+def basis_panels(frame: pd.DataFrame, column: str, ylabel: str, seeds: bool = False):
+    """One panel per basis present in ``frame`` (one cell): ``column`` against the rate
+    (evenly spaced), one line per mode, mean and 95 % bootstrap CI over seeds; with
+    ``seeds``, each seed also as a grey dot."""
+    bases = [b for b in BASES if b in set(frame.basis)]
+    rates = sorted(set(frame.rate))
+    pos = {rate: i for i, rate in enumerate(rates)}
+    fig, axes = figures.figure(1, len(bases), sharey=True, squeeze=False)
+    for ax, basis in zip(axes[0], bases, strict=True):
+        rows = frame[frame.basis == basis]
+        for shift, (mode, style) in zip((-0.1, 0.1), MODE_STYLE.items(), strict=True):
+            own = rows[rows["mode"] == mode]
+            if seeds:
+                x = [pos[r] + shift for r in own.rate]
+                ax.scatter(x, own[column], color="0.65", s=8, zorder=1, lw=0)
+            stats = _mean_ci_by(own, "rate", column)
+            if len(stats):
+                _errorbars(ax, [pos[r] + shift for r in stats.rate], stats, **style)
+        ax.axhline(0.0, color="0.5", lw=0.8)
+        ax.set_title(BASES[basis], fontsize=9)
+        ax.set_xticks(range(len(rates)), [f"{r:g}" for r in rates])
+        ax.set_xlim(-0.5, len(rates) - 0.5)
+    fig.supxlabel("pruning rate p (fraction of coefficients zeroed)", fontsize=10)
+    axes[0, 0].set_ylabel(ylabel)
+    mode_legend(axes[0, -1], loc="best")
+    return fig
+
+
+def delta_vs_rate(deltas: pd.DataFrame, metric: str = "d_probe_min"):
+    """:func:`basis_panels` of the paired change ``metric`` (pruned minus twin)."""
+    return basis_panels(deltas, metric, f"{CHANGES.get(metric, metric)}\n(pruned − twin)")
+
+
+def phase_diagram(table: pd.DataFrame, deltas: pd.DataFrame, setting: pruning.Setting):
+    """Across the imbalance ratios of ``table``: left, the minority probe of the unpruned
+    twin and of ``setting`` at the end of training; right, their paired change. Each seed a
+    grey dot; mean and 95 % bootstrap CI over seeds (no CI below :data:`CI_MIN_SEEDS`)."""
+    fig, (left, right) = figures.figure(1, 2)
+    rhos = sorted(set(table.rho))
+    pos = {rho: i for i, rho in enumerate(rhos)}
+    for shift, (label, color) in zip(
+        (-0.08, 0.08),
+        ((pruning.TWIN.label, "0.3"), (setting.label, MODE_STYLE[setting.mode]["color"])),
+        strict=True,
+    ):
+        rows = table[table.setting == label]
+        left.scatter([pos[r] + shift for r in rows.rho], rows.probe_min, color="0.65", s=8, lw=0)
+        stats = _mean_ci_by(rows, "rho", "probe_min")
+        x = np.array([pos[r] for r in stats.rho]) + shift
+        _errorbars(left, x, stats, label=label, color=color, marker="o", ls="-")
+    left.axhline(1 / 3, color="0.5", lw=0.8, ls=":")
+    left.text(0, 1 / 3, " chance", va="bottom", fontsize=8, color="0.4")
+    left.set_ylabel("minority probe (balanced accuracy)")
+    left.legend(fontsize=8, loc="upper right")
+    rows = deltas[deltas.setting == setting.label]
+    stats = _mean_ci_by(rows, "rho", "d_probe_min")
+    right.scatter(
+        [pos[r] for r in rows.rho], rows.d_probe_min, color="0.65", s=10, zorder=1, label="seed"
+    )
+    style = {"color": MODE_STYLE[setting.mode]["color"], "marker": "o", "ls": "none"}
+    _errorbars(right, [pos[r] for r in stats.rho], stats, label="mean (95 % CI)", **style)
+    right.axhline(0.0, color="0.5", lw=0.8)
+    right.set_ylabel("Δ minority probe (pruned − twin)")
+    right.legend(fontsize=8)
+    for ax in (left, right):
+        ax.set_xticks(range(len(rhos)), [f"{r:g}" for r in rhos])
+        ax.set_xlabel("imbalance ratio ρ")
+    return fig
+
+
+def update_panel(table: pd.DataFrame):
+    """:func:`basis_panels` of the log amplification of minority / majority update sizes on
+    the kept feature coefficients (pruned branch against its twin on the same pairs), for
+    the settings that measure it, seeds as dots; 0 = no tilt."""
+    rows = table[np.isfinite(table.log_amplification)]
+    return basis_panels(
+        rows, "log_amplification", "log amplification of\nminority / majority updates", True
+    )
+
+
+def stage_table(check: pd.DataFrame) -> pd.DataFrame:
+    """The stage check per rho: seeds, seeds with t1 inside stage II, and the range over
+    seeds of the ends of stages I and II (steps)."""
+
+    def span(x: pd.Series) -> str:
+        x = x.dropna()
+        return f"{x.min():.0f}–{x.max():.0f}" if len(x) else "not found"
+
+    g = check.groupby("rho")
+    return pd.DataFrame(
+        {
+            "t1": g.t1.first(),
+            "seeds": g.size(),
+            "t1 inside stage II": g["t1 in stage II"].sum(),
+            "end of stage I": g["end of I"].apply(span),
+            "end of stage II": g["end of II"].apply(span),
+        }
+    )
+
+
+def outcome_words(verdicts: Mapping, words: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """{claim id: the phrase of ``words[id]`` for its outcome} (outcomes: holds, fails,
+    undecided), for conditional prose glued into the chapter."""
+    return {cid: words[cid][verdicts[cid].outcome] for cid in words}
+
+
+def oracle_gain(deltas: pd.DataFrame, label: str, metric: str = "d_probe_min") -> float:
+    """Mean over seeds of ``metric`` of the ``feature_noise`` setting ``label`` minus that of
+    the control (``feature_random``, same mode and rate) on the same seed: what knowing the
+    noise directions adds. NaN if the control was not run."""
+    row = deltas[deltas.setting == label].iloc[0]
+    control = pruning.Setting(row.rate, "feature_random", row["mode"]).label
+    wide = deltas[deltas.setting.isin([label, control])].pivot(
+        index="seed", columns="setting", values=metric
+    )
+    if control not in wide:
+        return float("nan")
+    return float((wide[label] - wide[control]).mean())
+
+
+def phase_text(deltas: pd.DataFrame, setting: pruning.Setting) -> str:
+    """'ρ = 4: +0.003 (positive on 3 of 4 seeds); ...': the mean paired change of the minority
+    probe for ``setting`` at each imbalance ratio, for prose."""
+    rows = deltas[deltas.setting == setting.label]
+    return "; ".join(
+        f"ρ = {rho:g}: {grp.d_probe_min.mean():+.3f} (positive on "
+        f"{int((grp.d_probe_min > 0).sum())} of {len(grp)} seeds)"
+        for rho, grp in rows.groupby("rho")
+    )
+
+
+def update_text(table: pd.DataFrame) -> str:
+    """'magnitude masks: from -0.001 to +0.034; random masks: ...': per mode, the range over
+    settings of the mean log amplification (:func:`update_panel`'s means), for prose."""
+    rows = table[np.isfinite(table.log_amplification)]
+    means = rows.groupby(["mode", "setting"]).log_amplification.mean()
+    return "; ".join(
+        f"{mode} masks from {m.min():+.3f} to {m.max():+.3f}"
+        for mode, m in means.groupby(level="mode")
+    )

@@ -1,0 +1,138 @@
+"""Tests for imbcl.report.ch4: Chapter 4's paired tables and figures on a known table."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from imbcl.report import ch4  # noqa: E402
+from imbcl.report.verdicts import Verdict  # noqa: E402
+from imbcl.studies import pruning as ps  # noqa: E402
+
+SETTINGS = [
+    ps.TWIN,
+    ps.PAPER,
+    ps.Setting(0.5, "feature", "random"),
+    ps.Setting(0.9, "feature_random", "random"),
+    ps.Setting(0.9, "feature_noise", "random"),
+]
+
+
+def results_table(n_seeds: int = 6, rhos=(8.0, 4.0)) -> pd.DataFrame:
+    """Every metric of a branch = twin (0.4 + 0.01 * seed) + offset[setting] at rho 8; at
+    other rhos only the twin and the paper's setting."""
+    offset = {s.label: 0.01 * i for i, s in enumerate(SETTINGS)}
+    rows = []
+    for rho in rhos:
+        for seed in range(n_seeds if rho == 8.0 else 2):
+            for s in SETTINGS if rho == 8.0 else SETTINGS[:2]:
+                value = 0.4 + 0.01 * seed + offset[s.label]
+                rows.append(
+                    {
+                        "rho": rho,
+                        "t1": 170,
+                        "seed": seed,
+                        "basis": "none" if s.is_twin else s.basis,
+                        "mode": "none" if s.is_twin else s.mode,
+                        "rate": s.rate,
+                        "setting": s.label,
+                        **{m: value for m in ps.METRICS},
+                        "log_amplification": np.nan if s.is_twin else 0.1 * seed,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_paired_changes_are_branch_minus_twin_of_the_same_seed():
+    d = ch4.paired(results_table())
+    assert ps.TWIN.label not in set(d.setting)
+    np.testing.assert_allclose(d[d.setting == ps.PAPER.label].d_probe_min, 0.01)
+    np.testing.assert_allclose(d[d.setting == SETTINGS[4].label].d_purity_maj, 0.04)
+
+
+def test_map_table_cells_and_order():
+    d = ch4.paired(results_table())
+    table = ch4.map_table(d[d.rho == 8.0])
+    assert list(table.index) == [s.label for s in SETTINGS[1:]]
+    assert list(table.columns) == list(ch4.CHANGES.values())
+    assert table.loc[ps.PAPER.label, "Δ minority probe"].startswith("+0.010 [")
+    assert table.loc[ps.PAPER.label, "Δ minority probe"].endswith(" 6/6")
+
+
+def test_twin_levels_per_rho():
+    levels = ch4.twin_levels(results_table())
+    assert list(levels.index) == [4.0, 8.0]
+    assert list(levels.columns) == ["seeds", *ps.METRICS]
+    assert levels.loc[8.0, "seeds"] == 6 and levels.loc[4.0, "seeds"] == 2
+    assert levels.loc[8.0, "probe_min"] == "0.425 (0.400–0.450)"
+
+
+def test_oracle_gain_against_the_control_of_the_same_mode_and_rate():
+    d = ch4.paired(results_table())
+    assert ch4.oracle_gain(d, SETTINGS[4].label) == pytest.approx(0.01)
+    no_control = d[d.setting != SETTINGS[3].label]
+    assert np.isnan(ch4.oracle_gain(no_control, SETTINGS[4].label))
+
+
+def test_stage_table_counts_seeds_inside_stage_two():
+    check = pd.DataFrame(
+        {
+            "rho": [8.0, 8.0, 8.0],
+            "seed": [0, 1, 2],
+            "t1": [170] * 3,
+            "end of I": [12.0, 14.0, np.nan],
+            "end of II": [320.0, 160.0, np.nan],
+            "t1 in stage II": [True, False, False],
+        }
+    )
+    row = ch4.stage_table(check).loc[8.0]
+    assert (row.seeds, row["t1 inside stage II"]) == (3, 1)
+    assert row["end of stage I"] == "12–14" and row["end of stage II"] == "160–320"
+
+
+def test_outcome_words_follow_the_verdicts():
+    def verdict(cid, outcome):
+        return Verdict(cid, 6, 0, 0.1, 0.0, 0.2, 5, 0.1, outcome, True)
+
+    words = {"a": {"holds": "raises", "fails": "lowers", "undecided": "keeps"}}
+    assert ch4.outcome_words({"a": verdict("a", "fails")}, words) == {"a": "lowers"}
+
+
+def test_figures_draw_every_setting():
+    table = results_table()
+    d = ch4.paired(table)
+    main = d[d.rho == 8.0]
+    fig = ch4.delta_vs_rate(main)
+    assert len(fig.axes) == 3  # dictionary, features + random rest, features + noise
+    fig = ch4.phase_diagram(table, d, ps.PAPER)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["4", "8"]
+    fig = ch4.update_panel(table[table.rho == 8.0])
+    assert [ax.get_title() for ax in fig.axes] == [ch4.BASES[b] for b in ps.FEATURE_FIRST]
+    plt.close("all")
+
+
+def test_no_interval_below_the_fewest_seeds():
+    rows = pd.DataFrame({"rho": [4.0] * 5 + [8.0] * 6, "x": np.arange(11.0)})
+    stats = ch4._mean_ci_by(rows, "rho", "x").set_index("rho")
+    assert np.isnan(stats.loc[4.0, "lo"]) and stats.loc[4.0, "mean"] == 2.0
+    assert stats.loc[8.0, "lo"] < 7.5 < stats.loc[8.0, "hi"]
+
+
+def test_prose_texts():
+    table = results_table()
+    d = ch4.paired(table)
+    assert ch4.phase_text(d, ps.PAPER) == (
+        "ρ = 4: +0.010 (positive on 2 of 2 seeds); ρ = 8: +0.010 (positive on 6 of 6 seeds)"
+    )
+    # log amplification 0.1 * seed, seeds 0-5 at rho 8 and 0-1 at rho 4, for every setting
+    main = table[table.rho == 8.0]
+    assert (
+        ch4.update_text(main)
+        == "magnitude masks from +0.250 to +0.250; random masks from +0.250 to +0.250"
+    )
