@@ -110,12 +110,13 @@ def test_stage_rates_per_stage():
     h = synthetic_history(1)
     b = np.array([[T_GROW, T_SILENCE - 20]], dtype=float)  # stage III holds the silencing
     df = stages.stage_rates(h, b)
-    assert len(df) == 3 * 4  # stages x (3 groups + live noise)
+    assert len(df) == 3 * 4  # stages x (3 groups + the survivors' noise)
     rate = df.set_index(["stage", "group"]).rate
     assert rate["I", "majority"] == pytest.approx(RATE * 1000)
     assert rate["II", "majority"] == pytest.approx(0.0, abs=1e-9)
     assert rate["III", "noise"] < 0  # silenced neurons shrink the mean noise
-    assert rate["III", "noise (live)"] < 0  # the live set changes: noise (live) drops too
+    # the survivors (neurons 0 and 1) keep their noise: the silencing does not show there
+    assert rate["III", "noise (survivors)"] == pytest.approx(0.0, abs=1e-9)
     wide = stages.rate_table(df)
     assert wide.shape == (1, 12) and list(wide.columns.levels[0]) == list(stages.STAGES)
 
@@ -128,13 +129,21 @@ def test_net_rate_bounds():
     assert math.isnan(stages.net_rate(steps, curve, 40, 40))
 
 
-def test_onset_order_and_final_levels():
+def test_onset_gap_is_undefined_when_a_group_never_starts():
     h = synthetic_history()
-    assert stages.onset_order(h).all()  # r0: majority passes 0.05 at 14, minority never
-    h.align[:, 0, 1, 1] = 0.06  # replica 0: minority above threshold from the start
-    np.testing.assert_array_equal(stages.onset_order(h), [False, True])
+    # replica 0's minority never reaches 0.05; replica 1's majority does at step 12 and its
+    # minority (a tenth of it, twice as large as replica 0's) at step 20
+    np.testing.assert_array_equal(stages.onset_gap(h), [np.nan, 8.0])
+    h.align[:, 0, 1, 1] = 0.06  # replica 0: minority above the onset from the start
+    assert stages.onset_gap(h)[0] == -14.0  # its majority reaches it at step 14
     fin = stages.final_levels(h, last=10)
     np.testing.assert_allclose(fin["majority"], [1e-3 * math.exp(6), 2e-3 * math.exp(6)])
+
+
+def test_survivor_noise_follows_one_set_of_neurons():
+    h = synthetic_history(1)
+    np.testing.assert_allclose(stages.survivor_noise(h)[:, 0], 0.01)  # neurons 0, 1 only
+    assert stages.group_curves(h)["noise"][-1, 0] < stages.group_curves(h)["noise"][0, 0]
 
 
 def test_neuron_order_owners_first_silent_last():
@@ -151,15 +160,37 @@ def test_heatmap_panels_share_order():
     assert (panels >= 0).all()
 
 
-def test_kappa_curve_ramp():
-    np.testing.assert_allclose(stages.kappa_curve([0, 500, 1000, 2000], 3.0, 1000), [0, 1.5, 3, 3])
+def test_kappa_curve_reads_the_schedule_of_the_runs():
+    from imbcl.report import ch1
+
+    h = synthetic_history()
+    spec = RunSpec(h.specs[0].data, ModelConfig(m=4, kappa_max=3.0, ramp_steps=100))
+    h.specs = [spec] * 2
+    np.testing.assert_allclose(ch1.kappa_curve(h)[[0, 25, 50, 100]], [0, 1.5, 3, 3])
 
 
-def test_regime_map_columns():
-    df = stages.regime_map(synthetic_history(), last=10)
-    assert list(df.columns[:2]) == ["rho", "seed"] and len(df) == 2
-    # replica 0's minority never reaches 0.05; replica 1's (twice as large) does at step 20
-    np.testing.assert_array_equal(df["minority onset"], [np.inf, 20.0])
+def test_settings_plan_and_claims_of_the_chapter():
+    s = stages.Settings.from_params("small")
+    tasks = stages.plan(s)
+    assert len(tasks) == 2 * s.n_seeds  # main and past the cliff; no trained attention
+    assert tasks[0].label == "ch1 main rho=4 seed=0"
+    full = stages.Settings.from_params("full")
+    assert len(stages.plan(full)) == 2 * full.n_seeds + full.attention_seeds
+    with pytest.raises(ConfigError, match="rho_past must be > rho = 4"):
+        stages.Settings.from_params("full", rho_past=3)
+    with pytest.raises(ConfigError, match="window and hold must be >= record_every = 10"):
+        stages.Settings.from_params("full", record_every=10)
+    with pytest.raises(ConfigError, match="heatmap_seed must be < n_seeds = 6"):
+        stages.Settings.from_params("small", heatmap_seed=6)
+
+
+def test_claim_values_name_the_registered_claims():
+    from imbcl.report.registry import for_chapter
+
+    stats = stages.seed_statistics(synthetic_history(), stages.Settings.from_params("small"))
+    values = stages.claim_values(stats)
+    assert set(values) == {s.id for s in for_chapter("ch1")}
+    assert all(len(v) == 2 for v in values.values())
 
 
 def test_stage_boundaries_rejects_bad_fractions():
