@@ -14,11 +14,12 @@ BIN := $(VENV)/bin
 export OMP_WAIT_POLICY := PASSIVE
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv test book lint format strip refs clean
+.PHONY: help venv test book robustness lint format strip refs clean
 
 help:
 	@echo "make book   build the whole book into _build/html (creates .venv if needed)"
 	@echo "make test   lint + unit tests + notebooks under nbval, small profile (creates .venv if needed)"
+	@echo "make robustness  every claim under 3 seed sets x 2 code paths + the mask check (long)"
 	@echo "make lint   ruff check + ruff format --check"
 	@echo "make format ruff format + ruff check --fix"
 	@echo "make strip  strip notebook outputs (keeps outputs of '# NBVAL_CHECK_OUTPUT' cells)"
@@ -48,6 +49,11 @@ test: lint
 
 book: venv
 	@bash scripts/build_book.sh
+
+# The perturbation suite in the book's profile: fails if an asserted claim changes outcome.
+robustness: venv
+	mkdir -p _build
+	$(BIN)/python -m imbcl robustness --json _build/robustness.json
 
 strip: venv
 	$(BIN)/python scripts/strip_notebooks.py notebooks/*.ipynb

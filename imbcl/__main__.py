@@ -1,4 +1,5 @@
-"""Command line: ``python -m imbcl sweep <chapter> [-p NAME VALUE ...]`` fills the results store.
+"""Command line: ``python -m imbcl sweep <chapter> [-p NAME VALUE ...]`` fills the results store;
+``python -m imbcl robustness`` runs the perturbation suite.
 
 A chapter's study module exposes ``Settings.from_params(profile, **overrides)`` (a dataclass
 that validates every value) and ``plan(settings) -> list[Task]``; its notebook runs the same
@@ -12,23 +13,13 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
-import importlib
 import os
 import sys
 import time
-from types import ModuleType
 
+from imbcl.report.book import CHAPTERS, study_module
 from imbcl.sweep import Store, Task, run
 
-CHAPTERS = {
-    "ch1": "imbcl.studies.stages",
-    "ch2": "imbcl.studies.capacity",
-    "ch3": "imbcl.studies.separation",
-    "ch4": "imbcl.studies.pruning",
-    "ch5": "imbcl.images.study",
-    "atlas": "imbcl.studies.atlas",
-}
 PROFILES = ("full", "small")
 
 
@@ -41,27 +32,6 @@ def parse_value(text: str) -> object:
         return text
 
 
-def study_module(chapter: str) -> ModuleType:
-    """The study module of a chapter name (:data:`CHAPTERS`) or of a dotted module path;
-    ``ValueError`` if it is neither or lacks ``Settings``/``plan``."""
-    if chapter in CHAPTERS:
-        module_name = CHAPTERS[chapter]
-    elif "." in chapter:
-        module_name = chapter
-    else:
-        raise ValueError(
-            f"unknown chapter {chapter!r}; valid: {', '.join(CHAPTERS)} (or a dotted module path)"
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"chapter {chapter!r}: cannot import {module_name} ({exc})") from exc
-    settings = getattr(module, "Settings", None)
-    if not dataclasses.is_dataclass(settings) or not callable(getattr(module, "plan", None)):
-        raise ValueError(f"{module_name} must define a dataclass Settings and a function plan")
-    return module
-
-
 def profile(chosen: str | None) -> str:
     """``--profile`` if given, else env ``IMBCL_PROFILE``, else ``full``; checked either way."""
     name = chosen or os.environ.get("IMBCL_PROFILE") or "full"
@@ -70,17 +40,10 @@ def profile(chosen: str | None) -> str:
     return name
 
 
-def overrides(module: ModuleType, params: list[tuple[str, str]]) -> dict[str, object]:
-    """``-p NAME VALUE`` pairs as keyword overrides; ``ValueError`` naming the valid parameters
-    if a name is not a field of the study's ``Settings`` or is given twice."""
-    valid = [f.name for f in dataclasses.fields(module.Settings)]
+def overrides(params: list[tuple[str, str]]) -> dict[str, object]:
+    """``-p NAME VALUE`` pairs as keyword overrides (unknown names are refused by the study's
+    ``Settings.from_params``); ``ValueError`` if a name is given twice."""
     names = [name for name, _ in params]
-    unknown = sorted(set(names) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {', '.join(unknown)} for {module.__name__}; "
-            f"valid: {', '.join(valid)}"
-        )
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"parameter(s) given more than once: {', '.join(repeated)}")
@@ -118,6 +81,7 @@ def parser() -> argparse.ArgumentParser:
     """``python -m imbcl``'s argument parser."""
     top = argparse.ArgumentParser(prog="python -m imbcl", description=__doc__.splitlines()[0])
     commands = top.add_subparsers(dest="command", required=True)
+    commands.add_parser("robustness", help="the perturbation suite (see --help there)")
     cmd = commands.add_parser("sweep", help="fill the results store with a chapter's tasks")
     cmd.add_argument("chapter", help=f"one of {', '.join(CHAPTERS)}, or a study module path")
     cmd.add_argument(
@@ -144,14 +108,18 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv``, build the chapter's plan and run it. Invalid input (chapter, parameter
-    names and values, store) exits with status 2 before any compute."""
+    names and values, store) exits with status 2 before any compute. ``robustness`` runs the
+    perturbation suite (:mod:`imbcl.report.robustness`)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["robustness"]:
+        from imbcl.report import robustness
+
+        return robustness.main(argv[1:])
     top = parser()
     args = top.parse_args(argv)
     try:
         module = study_module(args.chapter)
-        settings = module.Settings.from_params(
-            profile(args.profile), **overrides(module, args.p or [])
-        )
+        settings = module.Settings.from_params(profile(args.profile), **overrides(args.p or []))
         tasks = module.plan(settings)
         store = Store(args.store)
     except (ValueError, TypeError, OSError) as exc:

@@ -50,4 +50,5 @@ IMBCL_THREADS=1 run_in_group "$BIN/python" scripts/preexecute.py \
     --cache _build/.jupyter_cache --timeout 1200
 
 "$BIN/jupyter-book" build . -W -n --keep-going
-echo "book: open _build/html/index.html"
+cp _build/scorecard.json _build/html/scorecard.json  # written by book/scorecard.ipynb
+echo "book: open _build/html/index.html (claims as JSON: _build/html/scorecard.json)"

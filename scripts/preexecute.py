@@ -22,6 +22,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Notebooks that read every chapter's runs from the results store: executed after the others.
+LAST = ("book/scorecard.ipynb",)
 
 
 def toc_notebooks(toc: Path) -> list[Path]:
@@ -76,15 +78,27 @@ def main() -> int:
     logger.setLevel(logging.INFO)
     start = time.monotonic()
     executor = load_executor("local-parallel", cache, logger=logger)
-    result = executor.run_and_cache(filter_uris=[str(nb) for nb in notebooks], timeout=args.timeout)
-    # Two notebooks with identical code cells share one cache entry; run in parallel, the
-    # second insert of that entry errors although the notebook ran. Count it as a success.
-    failed = [u for u in result.excepted + result.errored if cache.get_cached_project_nb(u) is None]
+    last = {ROOT / name for name in LAST}
+    executed, failed = 0, []
+    for batch in (
+        [nb for nb in notebooks if nb not in last],
+        [nb for nb in notebooks if nb in last],
+    ):
+        if not batch:
+            continue
+        result = executor.run_and_cache(filter_uris=[str(nb) for nb in batch], timeout=args.timeout)
+        # Two notebooks with identical code cells share one cache entry; run in parallel, the
+        # second insert of that entry errors although the notebook ran. Count it as a success.
+        errors = result.excepted + result.errored
+        failed += [u for u in errors if cache.get_cached_project_nb(u) is None]
+        executed += len(result.all())
+        if failed:
+            break
     for uri in failed:
         record = cache.get_project_record(uri)
         print(f"\npreexecute: FAILED {uri}\n{record.traceback or ''}", file=sys.stderr)
     print(
-        f"preexecute: {len(result.all()) - len(failed)} executed, {len(failed)} failed "
+        f"preexecute: {executed - len(failed)} executed, {len(failed)} failed "
         f"in {time.monotonic() - start:.0f} s"
     )
     return 1 if failed else 0

@@ -4,32 +4,27 @@ tests.sweep_study`` (the contract of the chapters' study modules: ``Settings.fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import ClassVar
 
+from imbcl.engine.config import validated_field
+from imbcl.engine.settings import StudySettings
 from imbcl.sweep import Task
 from tests.sweep_tasks import simulate_tasks
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(StudySettings):
     """``n_seeds`` tasks of ``steps`` steps; ``sleep`` and ``log`` as in ``simulate``."""
 
-    n_seeds: int
-    steps: int = 5
-    sleep: float = 0.0
-    log: str = ""
+    PROFILES: ClassVar = {"full": {"n_seeds": 6}, "small": {"n_seeds": 2}}
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.n_seeds, int) or self.n_seeds < 1:
-            raise ValueError(f"n_seeds must be a positive int (got {self.n_seeds!r})")
-
-    @classmethod
-    def from_params(cls, profile: str, **overrides) -> Settings:
-        base = {"full": cls(n_seeds=6), "small": cls(n_seeds=2)}[profile]
-        return replace(base, **overrides)
+    steps: int = validated_field(5, lo=1, doc="steps of each simulated task")
+    sleep: float = validated_field(0.0, lo=0, doc="seconds each task sleeps")
+    log: str = validated_field("", doc="file each task appends its label to")
 
 
 def plan(settings: Settings) -> list[Task]:
     return simulate_tasks(
-        range(settings.n_seeds), steps=settings.steps, sleep=settings.sleep, log=settings.log
+        settings.seeds, steps=settings.steps, sleep=settings.sleep, log=settings.log
     )

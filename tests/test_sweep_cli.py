@@ -31,14 +31,14 @@ def test_unknown_parameter_lists_the_valid_ones(capsys, tmp_path):
     argv = sweep(tmp_path, STUDY, "-p", "n_seed", "3", "-p", "log", str(tmp_path / "log"))
     err = fails_before_compute(capsys, tmp_path, argv)
     assert (
-        "unknown parameter(s) n_seed for tests.sweep_study; valid: n_seeds, steps, sleep, log"
+        "unknown parameter(s) n_seed for tests.sweep_study; valid names: first_seed, n_seeds, steps, sleep, log"
         in (err)
     )
 
 
 def test_invalid_value_fails_before_compute(capsys, tmp_path):
     argv = sweep(tmp_path, STUDY, "-p", "n_seeds", "0", "-p", "log", str(tmp_path / "log"))
-    assert "n_seeds must be a positive int (got 0)" in fails_before_compute(capsys, tmp_path, argv)
+    assert "n_seeds must be >= 2 (got 0)" in fails_before_compute(capsys, tmp_path, argv)
 
 
 def test_invalid_profile_from_the_environment_fails_before_compute(capsys, tmp_path, monkeypatch):

@@ -101,12 +101,34 @@ def summary_table(stats: dict[str, pd.DataFrame], columns: list[str]) -> pd.Data
 
 def attention_table(summary: pd.DataFrame, settings: stages.Settings) -> pd.DataFrame:
     """Seed by seed, the main regime with frozen and with trained attention: attention entropy
-    at the end (nats) and final best alignment of each group (a.u.), then the mean."""
+    at the end (nats), the norm of W_Q at the end, and the final best alignment of each group
+    (a.u.), then the mean."""
     main = summary[(summary.rho == settings.rho) & ~summary.trained_attention]
     trained = summary[summary.trained_attention].set_index("seed")
     frozen = main.set_index("seed").loc[trained.index]
-    cols = ["attention_entropy", "final_majority", "final_minority"]
+    cols = ["attention_entropy", "wq_norm", "final_majority", "final_minority"]
     table = pd.concat({"frozen": frozen[cols], "trained": trained[cols]}, axis=1)
     table = table.swaplevel(axis=1).sort_index(axis=1, level=0, sort_remaining=False)
     table.loc["mean"] = table.mean()
     return table.round(3)
+
+
+#: How the discussion reads each outcome of the stage III claim (survivors' noise falls).
+SURVIVORS = {
+    "holds": "The neurons that survive to the end lose noise during stage III, as the paper says.",
+    "fails": "The neurons that survive to the end carry *more* noise at the end of stage III "
+    "than at its start: the rising bias makes them ignore noise in their activations, but it "
+    "does not remove noise from their weights. The fall of the mean over all neurons comes "
+    "from the silenced neurons shrinking under the penalty.",
+    "undecided": "Whether the neurons that survive to the end lose noise during stage III is "
+    "not decided by these seeds: the confidence interval of the rate straddles zero.",
+}
+#: How the discussion reads each outcome of the final-alignment claim.
+SMALLER = {
+    "holds": "In the main regime the minority features end with a smaller best alignment than "
+    "the majority features, as the paper says.",
+    "fails": "In the main regime the minority features end with a *larger* best alignment "
+    "than the majority features, against the paper's statement.",
+    "undecided": "In the main regime the final best alignments of the two groups are too "
+    "close for these seeds to tell which is smaller.",
+}

@@ -37,7 +37,9 @@ from imbcl.report.verdicts import (
 PAGE_COLUMNS = (
     ("claim", "Claim"),
     ("paper", "The paper"),
+    ("regime", "Regime"),
     ("status", "Status"),
+    ("mask", "Depends on masking"),
     ("estimate", "Mean [95 % CI]"),
     ("seeds", "Seeds"),
     ("outcome", "This build"),
@@ -82,7 +84,7 @@ def scorecard(
     specs: Iterable[ClaimSpec], verdicts: Mapping[str, Verdict], pages: Mapping[str, str]
 ) -> pd.DataFrame:
     """One row per claim, in registry order: id, chapter, claim (the statement tested),
-    paper, status, statistic, estimate ('mean [lo, hi]'), threshold, seeds ('k/n' on the
+    paper, status, regime, mask_dependent, statistic, estimate ('mean [lo, hi]'), threshold, seeds ('k/n' on the
     claimed side), outcome, anchor and href (see :func:`href`). ``verdicts`` maps each id to
     its Verdict and must cover exactly ``specs``."""
     specs = tuple(specs)
@@ -95,6 +97,8 @@ def scorecard(
                 "claim": s.tested,
                 "paper": s.paper,
                 "status": s.status,
+                "regime": s.regime,
+                "mask_dependent": s.mask_dependent,
                 "statistic": s.statistic,
                 "estimate": estimate_text(verdicts[s.id]),
                 "threshold": threshold_text(s),
@@ -118,7 +122,9 @@ def _page_cells(row: pd.Series) -> dict[str, str]:
     return {
         "claim": f"`{row['id']}`: {row['claim']}",
         "paper": row["paper"],
+        "regime": row["regime"],
         "status": row["status"],
+        "mask": {True: "yes", False: "no"}.get(row["mask_dependent"], "not measured"),
         "estimate": f"{row['estimate']}, needs {row['threshold']} ({row['statistic']})",
         "seeds": row["seeds"],
         "outcome": row["outcome"],

@@ -27,8 +27,8 @@ def train_run(spec: RunSpec) -> Result:
     """Train one run to ``spec.train.steps``; a non-finite loss fails the task.
 
     The table is one row: seed, rho, whether the attention trained, the final best alignment
-    averaged over majority and over minority features (a.u.), and the mean attention entropy
-    at the end (nats) with its uniform value log L.
+    averaged over majority and over minority features (a.u.), the mean attention entropy at
+    the end (nats) with its uniform value log L, and the Frobenius norm of W_Q at the end.
     """
     reps = Replicas([spec])
     hist = reps.run(progress=False, divergence="raise")
@@ -43,6 +43,7 @@ def train_run(spec: RunSpec) -> Result:
             "final_minority": mnr,
             "attention_entropy": metrics.attention_entropy(reps),
             "uniform_entropy": [np.log(spec.data.seq_len)],
+            "wq_norm": [float(reps.params["WQ"][0].norm())],
         }
     )
     arrays, meta = hist.to_arrays()

@@ -432,3 +432,15 @@ def claims_from_results(settings: Settings, results) -> dict[str, np.ndarray]:
     """:func:`claim_values` straight from the results of :func:`plan`."""
     main = regime_histories(settings, results)["main"]
     return claim_values(seed_statistics(main, settings))
+
+
+def regimes(settings: Settings) -> list[dict]:
+    """Where the chapter runs, for the atlas: label, rho and what differs from the recipe."""
+    records = f"records every {settings.record_every} steps"
+    rows = [
+        {"label": "Ch1", "rho": settings.rho, "deviation": records},
+        {"label": "Ch1", "rho": settings.rho_past, "deviation": records},
+    ]
+    if settings.attention_seeds:
+        rows.append({"label": "Ch1", "rho": settings.rho, "deviation": "trained attention"})
+    return rows
