@@ -248,6 +248,14 @@ def test_an_undefined_ratio_or_rank_gives_nan_not_a_number(settings):
     assert np.isnan(ranks[2]) and np.isfinite(ranks[:2]).all()
 
 
+def test_regimes_place_every_rho_and_the_control_on_the_atlas():
+    s = C.Settings.from_params("small")
+    found = C.regimes(s)
+    assert [r["rho"] for r in found] == [*s.rhos, C.CONTROL_RHO]
+    assert found[0]["deviation"] == "widths m = 64"
+    assert found[-1]["deviation"] == "λ = 0.005, m = 64"
+
+
 def test_rank_correlation():
     assert C.rank_correlation([1, 4, 8, 16], [3, 2, 1, 0]) == pytest.approx(-1.0)
     assert C.rank_correlation([1, 4, 8, 16], [2, 3, 1, 0]) == pytest.approx(-0.8)

@@ -58,13 +58,19 @@ def test_claim_table_and_glued_numbers(rows, settings):
     values = C.claim_values(rows, settings)
     table = ch2.claim_table(values, settings)
     assert table.shape == (6, len(values)) and list(table.index) == list(settings.seeds)
-    found = verdicts.evaluate_all(registry.for_chapter("ch2"), values)
     sweep, cell = C.sweep_rows(rows, settings), C.control_rows(rows, settings)
-    glued = ch2.glued(sweep, cell, found, settings)
-    assert all(type(v) in (float, str) for v in glued.values())
-    assert glued["ch2-outcome-decline"] == "holds" and glued["ch2-mean-decline"] == -1.0
+    glued = ch2.glued(sweep, cell, settings)
+    assert all(type(v) is float for v in glued.values())
     assert glued["ch2-control-control"] == 0.75
     assert glued["ch2-control-recipe"] == pytest.approx(64 / 512)
     assert glued["ch2-learned-16"] == pytest.approx(64 / 512)  # the widest width
+    assert glued["ch2-covered-1"] == 1.0 and glued["ch2-learned-avg-4"] == 1.0
     ratio_4 = np.mean([((m / 32) * 2 / 2 + s / 10) / 2 for m in WIDTHS for s in range(6)])
     assert glued["ch2-ratio-4"] == pytest.approx(ratio_4)
+
+
+def test_readings_cover_every_claim_and_outcome(rows, settings):
+    assert set(ch2.READINGS) == {s.id for s in registry.for_chapter("ch2")}
+    assert all(set(r) == set(verdicts.OUTCOMES) for r in ch2.READINGS.values())
+    found = verdicts.evaluate_all(registry.for_chapter("ch2"), C.claim_values(rows, settings))
+    assert ch2.readings(found)["ch2.decline"] == ch2.READINGS["ch2.decline"]["holds"]

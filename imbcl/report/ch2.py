@@ -13,7 +13,6 @@ import pandas as pd
 
 from imbcl.report import figures
 from imbcl.report.paired import cell_text, summarise
-from imbcl.report.verdicts import Verdict
 from imbcl.studies import capacity
 
 #: One colour and marker per imbalance ratio, in grid order (colour-blind palette; the group
@@ -21,6 +20,71 @@ from imbcl.studies import capacity
 RHO_STYLES = tuple(zip((figures.PALETTE[i] for i in (2, 4, 8, 9, 3, 5, 6)), "osD^v<>", strict=True))
 #: The two arms of the control, in display order.
 ARMS = ("recipe", "control")
+
+
+#: How the discussion reads each outcome of each claim ({claim id: {outcome: Markdown}}).
+READINGS = {
+    "ch2.balanced-control": {
+        "holds": "At ρ = 1 the two groups get the same number of neurons within 15 %, as "
+        "they must when they are exchangeable: the count does not favour either group by "
+        "construction.",
+        "fails": "At ρ = 1, where the two groups are exchangeable, their counts differ by more "
+        "than 15 %: the count itself treats the groups differently, and every other count "
+        "claim of this chapter is suspect.",
+        "undecided": "At ρ = 1 the seeds do not bound the difference between the groups within "
+        "15 %: the count is too noisy at these widths and seeds to serve as a precise control, "
+        "and differences of that size elsewhere in the chapter are not resolved either.",
+    },
+    "ch2.fewer-neurons": {
+        "holds": "At ρ = 4 fewer neurons specialise in each minority feature than in each "
+        "majority feature, as the paper's picture has it.",
+        "fails": "At ρ = 4 *more* neurons specialise in each minority feature than in each "
+        "majority feature, against the paper's picture: a learned minority feature does not "
+        "cost the network neurons here, it attracts them.",
+        "undecided": "At ρ = 4 the seeds do not tell whether a minority feature gets fewer "
+        "neurons than a majority feature.",
+    },
+    "ch2.fewer-neurons-near-cliff": {
+        "holds": "At ρ = 8, near the learnability cliff, fewer neurons specialise in each "
+        "minority feature than in each majority feature.",
+        "fails": "At ρ = 8, near the learnability cliff, *more* neurons specialise in each "
+        "minority feature than in each majority feature.",
+        "undecided": "At ρ = 8, near the learnability cliff, the seeds do not tell which group "
+        "gets more neurons per feature.",
+    },
+    "ch2.decline": {
+        "holds": "Over the whole ρ grid the minority count falls as ρ grows, in the rank sense.",
+        "fails": "Over the whole ρ grid the minority count *rises* with ρ, in the rank sense.",
+        "undecided": "Over the whole ρ grid the seeds do not show a monotone trend of the "
+        "minority count with ρ.",
+    },
+    "ch2.coverage-shrinks": {
+        "holds": "A smaller share of the minority features has a neuron of its own at ρ = 8 "
+        "than at ρ = 1.",
+        "fails": "A *larger* share of the minority features has a neuron of its own at ρ = 8 "
+        "than at ρ = 1.",
+        "undecided": "The seeds do not tell whether fewer minority features have a neuron of "
+        "their own at ρ = 8 than at ρ = 1.",
+    },
+    "ch2.cliff-not-width": {
+        "holds": "At ρ = 16 fewer than half of the minority features are learned even at the "
+        "widest width: past the cliff, width does not serve them.",
+        "fails": "At ρ = 16 at least half of the minority features are learned at the widest "
+        "width: past the recipe's cliff at the recipe's width, a wider network does serve "
+        "them.",
+        "undecided": "At ρ = 16 the seeds do not tell whether half of the minority features "
+        "are learned at the widest width.",
+    },
+    "ch2.lower-penalty-learns": {
+        "holds": "At ρ = 16 and m = 64 the smaller penalty lets more minority features be "
+        "learned, on every seed's own dictionary and data: what stops them under the recipe is "
+        "the training recipe, not the number of neurons.",
+        "fails": "At ρ = 16 and m = 64 the smaller penalty lets *fewer* minority features be "
+        "learned than the recipe's penalty.",
+        "undecided": "At ρ = 16 and m = 64 the seeds do not tell whether the smaller penalty "
+        "lets more minority features be learned.",
+    },
+}
 
 
 def rho_style(index: int) -> dict:
@@ -151,26 +215,33 @@ def claim_table(values: dict[str, np.ndarray], settings: capacity.Settings) -> p
     return pd.DataFrame(values, index=pd.Index(list(settings.seeds), name="seed")).round(3)
 
 
-def glued(
-    sweep: pd.DataFrame, cell: pd.DataFrame, verdicts: dict[str, Verdict], settings
-) -> dict[str, float | str]:
-    """The numbers and outcomes the chapter's prose quotes, by glue key: each claim's mean
-    over seeds (``ch2-mean-<slug>``) and outcome (``ch2-outcome-<slug>``), the mean count
-    ratio at each claim's rho (``ch2-ratio-<rho>``), the mean share of minority features
-    learned at each rho at the widest width (``ch2-learned-<rho>``) and in each arm of the
-    control (``ch2-control-<arm>``). Python floats and strings, as glue needs."""
-    out: dict[str, float | str] = {}
-    for claim, verdict in verdicts.items():
-        slug = claim.split(".", 1)[1]
-        out[f"ch2-mean-{slug}"] = float(verdict.mean)
-        out[f"ch2-outcome-{slug}"] = verdict.outcome
+#: Columns whose width average per seed the prose quotes.
+WIDTH_AVERAGED = ("count_ratio", "covered_min", "learned_min")
+
+
+def readings(found: dict) -> dict[str, str]:
+    """{claim id: the discussion's sentence for its outcome} (:data:`READINGS`), from the
+    chapter's verdicts {claim id: Verdict}."""
+    return {claim_id: READINGS[claim_id][v.outcome] for claim_id, v in found.items()}
+
+
+def glued(sweep: pd.DataFrame, cell: pd.DataFrame, settings) -> dict[str, float]:
+    """The chapter's numbers that the prose quotes besides the claims' own
+    (:func:`imbcl.report.text.verdict_values`), by glue key: the mean over seeds of the count
+    ratio averaged over widths at each rho (``ch2-ratio-<rho>``), of the share of minority
+    features covered and learned averaged over widths (``ch2-covered-<rho>``,
+    ``ch2-learned-avg-<rho>``) and learned at the widest width (``ch2-learned-<rho>``), and of
+    the share learned in each arm of the control (``ch2-control-<arm>``). Plain Python
+    floats, as glue needs."""
+    out: dict[str, float] = {}
     widest = max(settings.width_grid)
     for rho in settings.rhos:
-        ratio = capacity.width_average(sweep, "count_ratio", rho)
-        out[f"ch2-ratio-{rho:g}"] = float(ratio.mean())
-        out[f"ch2-learned-{rho:g}"] = float(
-            capacity.by_seed(sweep, "learned_min", rho)[widest].mean()
-        )
+        average = {c: capacity.width_average(sweep, c, rho).mean() for c in WIDTH_AVERAGED}
+        out[f"ch2-ratio-{rho:g}"] = float(average["count_ratio"])
+        out[f"ch2-covered-{rho:g}"] = float(average["covered_min"])
+        out[f"ch2-learned-avg-{rho:g}"] = float(average["learned_min"])
+        learned = capacity.by_seed(sweep, "learned_min", rho)[widest]
+        out[f"ch2-learned-{rho:g}"] = float(learned.mean())
     for arm in ARMS:
         out[f"ch2-control-{arm}"] = float(cell[cell.arm == arm].learned_min.mean())
     return out
