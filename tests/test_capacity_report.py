@@ -36,6 +36,13 @@ def test_figures_have_one_panel_per_width_and_labelled_axes(rows, settings):
         matplotlib.pyplot.close(fig)
 
 
+def test_dodge_centres_the_lines_on_the_true_position():
+    assert ch2.dodge(0, 1) == 1.0
+    factors = [ch2.dodge(k, 3) for k in range(3)]
+    assert factors[1] == 1.0 and factors[0] * factors[2] == pytest.approx(1.0)
+    assert factors[0] < 1.0 < factors[2]
+
+
 def test_control_ticks_name_each_arms_penalty(rows, settings):
     cell = C.control_rows(rows, settings)
     assert ch2.arm_label(cell, "recipe") == "λ = 0.05 (recipe)"
@@ -59,12 +66,18 @@ def test_claim_table_and_glued_numbers(rows, settings):
     table = ch2.claim_table(values, settings)
     assert table.shape == (6, len(values)) and list(table.index) == list(settings.seeds)
     sweep, cell = C.sweep_rows(rows, settings), C.control_rows(rows, settings)
-    glued = ch2.glued(sweep, cell, settings)
+    glued = ch2.glued(sweep, cell)
     assert all(type(v) is float for v in glued.values())
     assert glued["ch2-control-control"] == 0.75
     assert glued["ch2-control-recipe"] == pytest.approx(64 / 512)
     assert glued["ch2-learned-16"] == pytest.approx(64 / 512)  # the widest width
     assert glued["ch2-covered-1"] == 1.0 and glued["ch2-learned-avg-4"] == 1.0
+    assert glued["ch2-learned-16-narrowest"] == pytest.approx(32 / 512)
+    assert glued["ch2-ratio-4-widest"] == pytest.approx(
+        np.mean([(2 + s / 10) / 2 for s in range(6)])
+    )
+    # covered min(1, 1.5 / rho + seed / 100) against learned 1 below rho = 16, m / 512 at 16
+    assert glued["ch2-covered-learned-gap"] == pytest.approx(1 - (1.5 / 8 + 0.025))
     ratio_4 = np.mean([((m / 32) * 2 / 2 + s / 10) / 2 for m in WIDTHS for s in range(6)])
     assert glued["ch2-ratio-4"] == pytest.approx(ratio_4)
 

@@ -93,6 +93,12 @@ def rho_style(index: int) -> dict:
     return {"color": color, "marker": marker}
 
 
+def dodge(index: int, count: int, step: float = 0.04) -> float:
+    """Factor that shifts the ``index``-th of ``count`` lines on a log2 axis by ``step``
+    octaves from the next, centred on the true position (1.0 for a single line)."""
+    return 2.0 ** ((index - (count - 1) / 2) * step)
+
+
 def _rho_axis(ax, rhos) -> None:
     """A log2 axis of imbalance ratios, ticked at the grid's values."""
     ax.set_xscale("log", base=2)
@@ -131,7 +137,9 @@ def neurons_per_feature(sweep: pd.DataFrame, settings: capacity.Settings):
 
 def coverage_and_learning(sweep: pd.DataFrame, settings: capacity.Settings):
     """Two panels against the width, one line per rho (mean and 95 % CI over seeds): the
-    share of minority features with a specialised neuron, and the share learned."""
+    share of minority features with a specialised neuron, and the share learned. Each rho's
+    points are shifted a little along the width axis (:func:`dodge`) so that equal shares
+    stay visible."""
     fig, axes = figures.figure(1, 2, sharey=True)
     panels = (
         ("covered_min", "share of minority features\nwith a specialised neuron"),
@@ -141,7 +149,8 @@ def coverage_and_learning(sweep: pd.DataFrame, settings: capacity.Settings):
         for k, rho in enumerate(settings.rhos):
             values = capacity.by_seed(sweep, column, rho)
             values = values.reindex(columns=list(settings.width_grid))
-            figures.band(ax, values.columns, values.to_numpy(), f"ρ = {rho:g}", **rho_style(k))
+            x = values.columns.to_numpy() * dodge(k, len(settings.rhos))
+            figures.band(ax, x, values.to_numpy(), f"ρ = {rho:g}", **rho_style(k))
         _width_axis(ax, settings.width_grid)
         ax.set_ylabel(label)
         ax.set_ylim(-0.03, 1.03)
@@ -215,33 +224,45 @@ def claim_table(values: dict[str, np.ndarray], settings: capacity.Settings) -> p
     return pd.DataFrame(values, index=pd.Index(list(settings.seeds), name="seed")).round(3)
 
 
-#: Columns whose width average per seed the prose quotes.
-WIDTH_AVERAGED = ("count_ratio", "covered_min", "learned_min")
-
-
 def readings(found: dict) -> dict[str, str]:
     """{claim id: the discussion's sentence for its outcome} (:data:`READINGS`), from the
     chapter's verdicts {claim id: Verdict}."""
     return {claim_id: READINGS[claim_id][v.outcome] for claim_id, v in found.items()}
 
 
-def glued(sweep: pd.DataFrame, cell: pd.DataFrame, settings) -> dict[str, float]:
+def cell_means(sweep: pd.DataFrame, column: str) -> pd.DataFrame:
+    """rho x width table of the mean over seeds of ``column``."""
+    return sweep.pivot_table(index="rho", columns="m", values=column, aggfunc="mean")
+
+
+def glued(sweep: pd.DataFrame, cell: pd.DataFrame) -> dict[str, float]:
     """The chapter's numbers that the prose quotes besides the claims' own
-    (:func:`imbcl.report.text.verdict_values`), by glue key: the mean over seeds of the count
-    ratio averaged over widths at each rho (``ch2-ratio-<rho>``), of the share of minority
-    features covered and learned averaged over widths (``ch2-covered-<rho>``,
-    ``ch2-learned-avg-<rho>``) and learned at the widest width (``ch2-learned-<rho>``), and of
-    the share learned in each arm of the control (``ch2-control-<arm>``). Plain Python
-    floats, as glue needs."""
+    (:func:`imbcl.report.text.verdict_values`), by glue key; each a mean over seeds.
+
+    Per rho: the count ratio averaged over a seed's widths (``ch2-ratio-<rho>``) and at the
+    narrowest and widest widths (``-narrowest``, ``-widest``); the share of minority features
+    covered and learned averaged over widths (``ch2-covered-<rho>``,
+    ``ch2-learned-avg-<rho>``), learned at the widest width (``ch2-learned-<rho>``) and at the
+    narrowest (``ch2-learned-<rho>-narrowest``). Then ``ch2-covered-learned-gap``, the largest
+    difference between the covered and the learned share over the cells of the sweep, and the
+    share learned in each arm of the control (``ch2-control-<arm>``). Plain Python floats.
+    """
+    means = {c: cell_means(sweep, c) for c in ("count_ratio", "covered_min", "learned_min")}
     out: dict[str, float] = {}
-    widest = max(settings.width_grid)
-    for rho in settings.rhos:
-        average = {c: capacity.width_average(sweep, c, rho).mean() for c in WIDTH_AVERAGED}
-        out[f"ch2-ratio-{rho:g}"] = float(average["count_ratio"])
-        out[f"ch2-covered-{rho:g}"] = float(average["covered_min"])
-        out[f"ch2-learned-avg-{rho:g}"] = float(average["learned_min"])
-        learned = capacity.by_seed(sweep, "learned_min", rho)[widest]
-        out[f"ch2-learned-{rho:g}"] = float(learned.mean())
+    for rho in means["count_ratio"].index:
+        average = {c: capacity.width_average(sweep, c, rho).mean() for c in means}
+        ratio, learned = means["count_ratio"].loc[rho], means["learned_min"].loc[rho]
+        out |= {
+            f"ch2-ratio-{rho:g}": average["count_ratio"],
+            f"ch2-ratio-{rho:g}-narrowest": ratio.iloc[0],
+            f"ch2-ratio-{rho:g}-widest": ratio.iloc[-1],
+            f"ch2-covered-{rho:g}": average["covered_min"],
+            f"ch2-learned-avg-{rho:g}": average["learned_min"],
+            f"ch2-learned-{rho:g}": learned.iloc[-1],
+            f"ch2-learned-{rho:g}-narrowest": learned.iloc[0],
+        }
+    gap = (means["covered_min"] - means["learned_min"]).abs().to_numpy().max()
+    out["ch2-covered-learned-gap"] = gap
     for arm in ARMS:
-        out[f"ch2-control-{arm}"] = float(cell[cell.arm == arm].learned_min.mean())
-    return out
+        out[f"ch2-control-{arm}"] = cell[cell.arm == arm].learned_min.mean()
+    return {k: float(v) for k, v in out.items()}
