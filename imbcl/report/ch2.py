@@ -77,8 +77,8 @@ READINGS = {
     },
     "ch2.lower-penalty-learns": {
         "holds": "At ρ = 16 and m = 64 the smaller penalty lets more minority features be "
-        "learned, on every seed's own dictionary and data: what stops them under the recipe is "
-        "the training recipe, not the number of neurons.",
+        "learned, on each seed's own dictionary and data: at the same width, what keeps them "
+        "from being learned is the recipe's penalty, not the number of neurons.",
         "fails": "At ρ = 16 and m = 64 the smaller penalty lets *fewer* minority features be "
         "learned than the recipe's penalty.",
         "undecided": "At ρ = 16 and m = 64 the seeds do not tell whether the smaller penalty "
