@@ -1,8 +1,8 @@
-"""Tests of imbcl.capacity: sweep grouping, per-replica measurements, m*(rho)."""
+"""Tests of imbcl.studies.capacity: settings, the task plan, measurements, per-seed claims."""
 
 from __future__ import annotations
 
-import math
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -10,38 +10,96 @@ import pytest
 
 from imbcl.engine.config import ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
 from imbcl.engine.history import History
+from imbcl.report import registry
 from imbcl.studies import capacity as C
 
-TINY = dict(
-    data=DataConfig(d=16, k_maj=2, k_min=2, n_corr=1),
-    model=ModelConfig(m=4, ramp_steps=4),
-    train=TrainConfig(steps=6, batch=8, record_every=100),
+TINY_DATA = DataConfig(d=16, k_maj=2, k_min=2, n_corr=1)
+TINY_TRAIN = TrainConfig(steps=6, batch=8, record_every=6)
+
+
+# ------------------------------------------------------------------ settings
+def test_profiles_hold_the_claims_regimes_and_enough_seeds():
+    for profile in ("full", "small"):
+        s = C.Settings.from_params(profile)
+        assert set(C.CLAIM_RHOS.values()) <= set(s.rhos)
+        assert s.n_seeds >= registry.MIN_SEEDS
+        assert s.mask == "token" and s.control_weight_decay < C.RECIPE_WEIGHT_DECAY
+    assert C.Settings.from_params("full").width_grid == (32, 64, 128)
+    assert C.Settings.from_params("small").width_grid == (64,)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"rho_grid": "1,4,16"}, r"rho_grid must hold .* 1, 4, 8, 16 \(got '1,4,16', missing 8\)"),
+        ({"rho_grid": "1,8,4,16"}, r"rho_grid must be in increasing order"),
+        ({"rho_grid": "0.5,1,4,8,16"}, r"rho_grid values must be >= 1 \(got 0.5\)"),
+        ({"widths": "64,32"}, r"widths must be in increasing order"),
+        ({"widths": "32,64.5"}, r"widths values must be an integer \(got 64.5\)"),
+        ({"widths": "0,64"}, r"widths values must be >= 1 \(got 0\)"),
+        ({"widths": ""}, r"widths must list at least one value"),
+        ({"control_weight_decay": 0.05}, r"control_weight_decay must differ from the recipe's"),
+        ({"control_weight_decay": -1}, r"control_weight_decay must be >= 0 \(got -1.0\)"),
+        ({"mask": "pixel"}, r"mask must be one of 'token', 'sample' \(got 'pixel'\)"),
+        ({"n_seeds": 1}, r"n_seeds must be >= 2"),
+    ],
 )
+def test_bad_settings_name_the_parameter(params, message):
+    with pytest.raises(ConfigError, match=message):
+        C.Settings.from_params("full", **params)
 
 
-# ----------------------------------------------------------------------- sweep
-def test_sweep_specs_covers_the_grid_with_paired_seeds():
-    specs = C.sweep_specs((1.0, 4.0), (4, 8), 3, **TINY)
-    assert len(specs) == 2 * 2 * 3
-    cells = {(s.data.rho, s.model.m, s.seed) for s in specs}
-    assert cells == {(r, m, s) for r in (1.0, 4.0) for m in (4, 8) for s in range(3)}
-    assert all(s.data.d == 16 and s.train.steps == 6 for s in specs)
+# ------------------------------------------------------------------ the plan
+def _runs(tasks):
+    return [
+        (s.data.rho, s.model.m, s.seed, s.train.weight_decay)
+        for t in tasks
+        for s in t.kwargs["specs"]
+    ]
 
 
-def test_shape_groups_split_by_width_and_steps_keeping_order():
-    specs = C.sweep_specs((1.0, 4.0), (4, 8), 1, **TINY)  # order: (1,4) (1,8) (4,4) (4,8)
-    longer = RunSpec(TINY["data"], TINY["model"], TINY["train"].replace(steps=9), seed=0)
-    assert C.shape_groups([*specs, longer]) == [[0, 2], [1, 3], [4]]
+def test_plan_runs_every_cell_once_plus_the_control_arm_in_stacks_of_one_shape():
+    s = C.Settings.from_params("full", n_seeds=3, first_seed=5)
+    tasks = C.plan(s)
+    assert len(tasks) == len(s.width_grid) * 3
+    runs = _runs(tasks)
+    sweep = {
+        (r, m, seed, C.RECIPE_WEIGHT_DECAY)
+        for r in s.rhos
+        for m in s.width_grid
+        for seed in s.seeds
+    }
+    control = {(C.CONTROL_RHO, C.CONTROL_M, seed, s.control_weight_decay) for seed in s.seeds}
+    assert len(runs) == len(set(runs)) and set(runs) == sweep | control
+    for task in tasks:
+        specs = task.kwargs["specs"]
+        assert len({spec.shape_key() for spec in specs}) == 1
+        assert len({spec.seed for spec in specs}) == 1
 
 
-def test_stack_chunk_stacks_small_layers_on_cpu_only():
-    small = RunSpec(model=ModelConfig(m=8), train=TrainConfig(batch=64))
-    large = RunSpec(model=ModelConfig(m=256), train=TrainConfig(batch=128))
-    assert C.stack_chunk(small, 10, "cpu") == 10
-    assert C.stack_chunk(large, 10, "cpu") == 1
-    assert C.stack_chunk(small, 10, "cuda") is None
+def test_plan_uses_the_books_recipe_recorded_at_the_end_only():
+    s = C.Settings.from_params("small", mask="sample")
+    specs = [spec for task in C.plan(s) for spec in task.kwargs["specs"]]
+    recipe = TrainConfig()
+    for spec in specs:
+        assert spec.data == DataConfig(rho=spec.data.rho, mask="sample")
+        assert spec.model == ModelConfig(m=spec.model.m)
+        assert spec.train == recipe.replace(
+            weight_decay=spec.train.weight_decay, record_every=recipe.steps
+        )
 
 
+def test_plan_adds_the_recipe_arm_of_the_control_when_the_sweep_lacks_its_width():
+    s = C.Settings.from_params("full", widths="32,128", n_seeds=2)
+    at_control = [t for t in C.plan(s) if t.kwargs["specs"][0].model.m == C.CONTROL_M]
+    assert [len(t.kwargs["specs"]) for t in at_control] == [2, 2]
+    assert _runs(at_control[:1]) == [
+        (C.CONTROL_RHO, C.CONTROL_M, 0, C.RECIPE_WEIGHT_DECAY),
+        (C.CONTROL_RHO, C.CONTROL_M, 0, s.control_weight_decay),
+    ]
+
+
+# ------------------------------------------------------------------ measurements
 def _history(align, noise, specs):
     """A one-record History from (R, m, K) alignments and (R, m) noise norms."""
     align, noise = np.asarray(align, np.float32)[None], np.asarray(noise, np.float32)[None]
@@ -66,121 +124,148 @@ def test_final_measurements_counts_owners_coverage_and_learning():
     noise = [[0.1, 0.1, 0.1, 0.9, 0.0]]
     spec = RunSpec(DataConfig(rho=4, k_maj=2, k_min=2), ModelConfig(m=5), seed=7)
     row = C.final_measurements(_history(align, noise, [spec])).iloc[0]
-    assert (row.rho, row.m, row.seed) == (4.0, 5, 7)
+    assert (row.rho, row.m, row.seed, row.weight_decay) == (4.0, 5, 7, 0.05)
     assert row.n_alive == 4
     assert row.npf_maj == pytest.approx(1.0)  # two neurons on maj0, none on maj1
     assert row.npf_min == pytest.approx(0.5)  # one neuron on min0, none on min1
-    assert not row.cov_maj and not row.cov_min
+    assert row.covered_maj == pytest.approx(0.5) and row.covered_min == pytest.approx(0.5)
     assert row.best_min == pytest.approx((0.8 + 0.15) / 2)
+    assert row.learned_maj == pytest.approx(0.5)  # maj1 peaks at 0.1 < LEARNED
     assert row.learned_min == pytest.approx(0.5)  # min1 peaks at 0.15 < LEARNED = 0.2
 
 
-def test_run_sweep_returns_rows_in_spec_order_and_is_deterministic():
-    specs = C.sweep_specs((1.0, 8.0), (4, 6), 2, **TINY)
-    rows, cost = C.run_sweep(specs, device="cpu")
-    again, _ = C.run_sweep(specs, device="cpu")
-    assert list(zip(rows.rho, rows.m, rows.seed, strict=True)) == [
-        (s.data.rho, s.model.m, s.seed) for s in specs
+def _tiny(rho, seed, weight_decay=0.05):
+    return RunSpec(
+        TINY_DATA.replace(rho=rho),
+        ModelConfig(m=4, ramp_steps=3),
+        TINY_TRAIN.replace(weight_decay=weight_decay),
+        seed=seed,
+    )
+
+
+def test_train_stack_keeps_spec_order_and_trains_each_run_as_if_alone():
+    specs = [_tiny(1.0, 3), _tiny(8.0, 3), _tiny(8.0, 3, weight_decay=0.005)]
+    result = C.train_stack(specs)
+    assert list(zip(result.table.rho, result.table.weight_decay, strict=True)) == [
+        (1.0, 0.05),
+        (8.0, 0.05),
+        (8.0, 0.005),
     ]
-    assert cost.replicas.tolist() == [4, 4] and cost.m.tolist() == [4, 6]
-    assert (cost.wall_s > 0).all() and (cost.cpu_s > 0).all()
-    pd.testing.assert_frame_equal(rows, again)
-    assert ((rows.npf_min >= 0) & (rows.n_alive <= rows.m)).all()
+    hist = History.from_arrays(result.arrays, result.meta)
+    assert hist.specs == specs and hist.steps.tolist() == [0, 6]
+    single = C.train_stack(specs[1:2])
+    np.testing.assert_allclose(single.arrays["align"][:, 0], hist.align[:, 1], rtol=1e-4, atol=1e-7)
 
 
-def test_run_sweep_rejects_an_empty_list():
-    with pytest.raises(ConfigError, match="at least one RunSpec"):
-        C.run_sweep([])
+# ------------------------------------------------------------------ per-seed statistics
+WIDTHS = (32, 64)
 
 
-# -------------------------------------------------------------------- analysis
-def _rows(cov: dict, learned: dict | None = None, seeds: int = 10):
-    """Synthetic rows: cov[(rho, m)] = fraction of seeds covered (first ones True)."""
+def _rows(settings, cell):
+    """Synthetic measurements: ``cell(rho, m, seed, weight_decay)`` -> dict of columns."""
     out = []
-    for (rho, m), p in cov.items():
-        frac = 1.0 if learned is None else learned[(rho, m)]
-        for s in range(seeds):
-            out.append(
-                {
-                    "rho": rho,
-                    "m": m,
-                    "seed": s,
-                    "cov_min": s < round(p * seeds),
-                    "learned_min": frac,
-                    "npf_maj": 2.0,
-                    "npf_min": 1.0 + s,
-                    "n_alive": m,
-                    "cov_maj": True,
-                }
-            )
+    for rho, m, seed in itertools.product(settings.rhos, WIDTHS, settings.seeds):
+        out.append(
+            {"rho": rho, "m": m, "seed": seed, "weight_decay": C.RECIPE_WEIGHT_DECAY}
+            | cell(rho, m, seed, C.RECIPE_WEIGHT_DECAY)
+        )
+    for seed in settings.seeds:
+        wd = settings.control_weight_decay
+        out.append(
+            {"rho": C.CONTROL_RHO, "m": C.CONTROL_M, "seed": seed, "weight_decay": wd}
+            | cell(C.CONTROL_RHO, C.CONTROL_M, seed, wd)
+        )
     return pd.DataFrame(out)
 
 
-def test_critical_width_reads_the_grid_and_keeps_not_reached_explicit():
-    cov = {
-        (1.0, 8): 0.5, (1.0, 16): 1.0, (1.0, 32): 1.0,
-        (4.0, 8): 0.0, (4.0, 16): 0.8, (4.0, 32): 0.9,
-        (16.0, 8): 0.0, (16.0, 16): 0.3, (16.0, 32): 0.6,
-        (32.0, 8): 0.0, (32.0, 16): 0.0, (32.0, 32): 0.0,
-    }  # fmt: skip
-    learned = {k: (0.1 if k[0] == 32.0 else 1.0) for k in cov}
-    table = C.critical_width(_rows(cov, learned))
-    assert table.rho.tolist() == [1.0, 4.0, 16.0, 32.0]
-    assert table.m_star.tolist()[:2] == [16.0, 32.0]
-    assert math.isnan(table.m_star[2]) and math.isnan(table.m_star[3])
-    assert table.status.tolist() == [
-        "reached",
-        "reached",
-        "not reached (learned but not covered)",
-        "not reached (minority features not learned)",
-    ]
-    assert C.format_m_star(table).m_star.tolist() == ["16", "32", "not reached", "not reached"]
-    assert C.width_rank(table.m_star, [8, 16, 32]).tolist() == [1, 2, 3, 3]
+def _cell(rho, m, seed, weight_decay):
+    """Majority: 2 neurons per feature; minority: (m / 32) * (4 - log2 rho) / 2 + seed / 10,
+    so the relative gap is known in closed form; learning falls with rho, rises with a
+    smaller penalty."""
+    npf_min = (m / 32) * (4 - np.log2(rho)) / 2 + seed / 10
+    learned = 1.0 if rho < 16 else (0.75 if weight_decay < 0.05 else m / 512)
+    return {
+        "npf_maj": 2.0,
+        "npf_min": npf_min,
+        "covered_min": min(1.0, 1.5 / rho + seed / 100),
+        "learned_min": learned,
+        "best_min": 4 * learned / 5,
+    }
 
 
-def test_critical_width_rejects_a_bad_level():
-    with pytest.raises(ConfigError, match=r"level must be in \(0, 1\] \(got 1.5\)"):
-        C.critical_width(_rows({(1.0, 8): 1.0}), level=1.5)
+@pytest.fixture
+def settings():
+    return C.Settings.from_params("full", widths=",".join(map(str, WIDTHS)), n_seeds=3)
 
 
-def test_cell_summary_means_and_sds_over_seeds():
-    summary = C.cell_summary(_rows({(1.0, 8): 0.5, (4.0, 8): 1.0}, seeds=4))
-    assert summary.seeds.tolist() == [4, 4]
-    assert summary.npf_min.tolist() == [2.5, 2.5]  # seeds give 1, 2, 3, 4
-    assert summary.npf_min_sd[0] == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
-    assert summary.cov_min.tolist() == [0.5, 1.0]
+def test_claim_values_compute_each_registered_statistic_per_seed(settings):
+    values = C.claim_values(_rows(settings, _cell), settings)
+    assert set(values) == {s.id for s in registry.for_chapter("ch2")}
+    seeds = np.array(settings.seeds)
+
+    def gap(rho):  # mean over widths 32, 64 of (npf_min - 2) / 2
+        return np.mean(
+            [((m / 32) * (4 - np.log2(rho)) / 2 + seeds / 10 - 2) / 2 for m in WIDTHS], axis=0
+        )
+
+    np.testing.assert_allclose(values["ch2.balanced-control"], gap(1.0))
+    np.testing.assert_allclose(values["ch2.fewer-neurons"], gap(4.0))
+    np.testing.assert_allclose(values["ch2.fewer-neurons-near-cliff"], gap(8.0))
+    np.testing.assert_allclose(values["ch2.decline"], [-1.0] * 3)
+    cover_8 = np.minimum(1.0, 1.5 / 8 + seeds / 100)
+    np.testing.assert_allclose(values["ch2.coverage-shrinks"], 1.0 - cover_8)
+    np.testing.assert_allclose(values["ch2.cliff-not-width"], [64 / 512] * 3)  # widest only
+    np.testing.assert_allclose(values["ch2.lower-penalty-learns"], [0.75 - 64 / 512] * 3)
 
 
-def test_width_rank_rejects_off_grid_widths():
-    with pytest.raises(ValueError, match="not a width of the grid"):
-        C.width_rank([12.0], [8, 16])
+def test_claim_values_follow_the_seed_order_and_mark_a_missing_seed_nan(settings):
+    rows = _rows(settings, _cell)
+    shuffled = rows.sample(frac=1.0, random_state=0)
+    np.testing.assert_allclose(
+        C.claim_values(shuffled, settings)["ch2.fewer-neurons"],
+        C.claim_values(rows, settings)["ch2.fewer-neurons"],
+    )
+    lost = rows[~((rows.seed == 1) & (rows.m == 64) & (rows.rho == 4.0))]
+    out = C.claim_values(lost, settings)
+    assert (
+        np.isnan(out["ch2.fewer-neurons"][1])
+        and np.isfinite(out["ch2.fewer-neurons"][[0, 2]]).all()
+    )
+    assert np.isnan(out["ch2.decline"][1])
+    assert np.isfinite(out["ch2.balanced-control"]).all()
 
 
-def test_rank_decreases_counts_only_drops():
-    assert C.rank_decreases([0, 0, 1, 3, 3]) == 0
-    assert C.rank_decreases([0, 2, 1, 3, 2]) == 2
+def test_an_undefined_ratio_or_rank_gives_nan_not_a_number(settings):
+    def no_majority(rho, m, seed, wd):
+        return _cell(rho, m, seed, wd) | ({"npf_maj": 0.0} if seed == 0 and rho == 4.0 else {})
+
+    def flat_minority(rho, m, seed, wd):
+        return _cell(rho, m, seed, wd) | ({"npf_min": 1.0} if seed == 2 else {})
+
+    gaps = C.claim_values(_rows(settings, no_majority), settings)["ch2.fewer-neurons"]
+    assert np.isnan(gaps[0]) and np.isfinite(gaps[1:]).all()
+    ranks = C.claim_values(_rows(settings, flat_minority), settings)["ch2.decline"]
+    assert np.isnan(ranks[2]) and np.isfinite(ranks[:2]).all()
 
 
-def test_ramped_scales_the_bias_ramp_with_the_run():
-    assert C.ramped(ModelConfig(), 1000, 0.5).ramp_steps == 500
-    assert C.ramped(ModelConfig(), 1, 0.1).ramp_steps == 1
-    with pytest.raises(ConfigError, match=r"ramp_fraction must be in \(0, 1\] \(got 0\)"):
-        C.ramped(ModelConfig(), 1000, 0)
+def test_regimes_place_every_rho_and_the_control_on_the_atlas():
+    s = C.Settings.from_params("small")
+    found = C.regimes(s)
+    assert [r["rho"] for r in found] == [*s.rhos, C.CONTROL_RHO]
+    assert found[0]["deviation"] == "widths m = 64"
+    assert found[-1]["deviation"] == "λ = 0.005, m = 64"
 
 
-def test_control_specs_pair_seeds_across_arms():
-    trains = [TINY["train"].replace(steps=10), TINY["train"].replace(steps=10, weight_decay=0.01)]
-    specs = C.control_specs(16.0, 8, 2, TINY["data"], TINY["model"], trains, 0.5)
-    assert [(s.train.weight_decay, s.seed) for s in specs] == [
-        (0.05, 0), (0.05, 1), (0.01, 0), (0.01, 1)
-    ]  # fmt: skip
-    assert all(s.data.rho == 16.0 and s.model.m == 8 and s.model.ramp_steps == 5 for s in specs)
-    assert len(C.shape_groups(specs)) == 1  # both arms train as one group
+def test_rank_correlation():
+    assert C.rank_correlation([1, 4, 8, 16], [3, 2, 1, 0]) == pytest.approx(-1.0)
+    assert C.rank_correlation([1, 4, 8, 16], [2, 3, 1, 0]) == pytest.approx(-0.8)
+    assert np.isnan(C.rank_correlation([1, 4, 8, 16], [1, 1, 1, 1]))
 
 
-def test_group_ratio_compares_counts_with_frequency():
-    rows = _rows({(1.0, 8): 1.0, (4.0, 8): 1.0, (4.0, 16): 1.0}, seeds=2)
-    out = C.group_ratio(rows, 8)
-    assert out.rho.tolist() == [1.0, 4.0]
-    assert out.ratio_min_maj.tolist() == [0.75, 0.75]  # npf_min mean 1.5, npf_maj 2
-    assert out.frequency_ratio.tolist() == [1.0, 0.25]
+def test_control_rows_label_the_arms_and_ignore_other_penalties(settings):
+    rows = _rows(settings, _cell)
+    stray = rows.iloc[:1].assign(rho=C.CONTROL_RHO, m=C.CONTROL_M, weight_decay=0.5)
+    cell = C.control_rows(pd.concat([rows, stray]), settings)
+    assert sorted(cell.arm.unique()) == ["control", "recipe"] and len(cell) == 2 * 3
+    table = C.learned_control(rows, settings)
+    assert list(table.columns) == ["recipe", "control", "difference"]

@@ -1,284 +1,282 @@
 """Chapter 2: the capacity cost of minority features.
 
-A sweep over imbalance ratio rho, width m and seed trains every (rho, m, seed) cell once and
-keeps only its final weights. From them it measures, per replica: how many live neurons
-specialise in each majority and each minority feature, whether every minority feature has such
-a neuron (coverage), and whether each minority feature was learned at all (some neuron aligned
-with it). Cells are then summarised over seeds, and m*(rho), the smallest width at which
-minority coverage reaches a given probability, is read off the grid, with "not reached" kept
-explicit (NaN), never extrapolated.
+The chapter trains the book's recipe over a grid of imbalance ratios rho and widths m, one run
+per (rho, m, seed), and reads only the end of training. Per run it measures, from the final
+alignments A_ij = <W_V^T w_i, M_j> (a.u.) and noise norms:
 
-Units: alignments |A_ij| = |<W_V^T w_i, M_j>| are in the units of the weights (a.u.); counts
-are neurons; probabilities are fractions of seeds; costs are seconds.
+* neurons per feature: the number of neurons specialised in a feature
+  (:func:`imbcl.engine.metrics.owners`: alive, and |A_ij*| at least the neuron's noise norm),
+  averaged over the majority and over the minority features (neurons);
+* coverage: the share of a group's features with at least one specialised neuron;
+* learned: the share of a group's features whose best alignment max_i |A_ij| reaches
+  :data:`LEARNED` (a.u.), whether or not a neuron is specialised in them.
+
+A control arm retrains the cell (:data:`CONTROL_RHO`, :data:`CONTROL_M`) past the learnability
+cliff with a smaller L2 penalty, on the same seeds. Every claim statistic is one number per
+seed (:func:`claim_values`): where a claim is stated "over the widths", each seed's widths are
+averaged first, since the widths of one seed share its dictionary and are not independent.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-import torch
+from scipy.stats import spearmanr
 
 from imbcl.engine import metrics
-from imbcl.engine.config import ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
+from imbcl.engine.config import MASKS, ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
+from imbcl.engine.config import validated_field as field
 from imbcl.engine.history import History
-from imbcl.engine.runtime import default_device
+from imbcl.engine.settings import StudySettings
 from imbcl.engine.train import Replicas
+from imbcl.sweep import Result, Task
 
-#: A minority feature counts as learned when some neuron's |A_ij| reaches this (a.u.). An
-#: unlearned feature sits on a plateau near 0.06; a learned one ends near 0.5-0.8.
+#: A feature is learned when some neuron's |A_ij| reaches this (a.u.; the registry's
+#: threshold). At the end of the recipe an unlearned minority feature sits near 0.06 and a
+#: learned one near 0.5-1.0.
 LEARNED = 0.2
-#: On the CPU, replicas are stacked into one computation when m * batch is at most this
-#: (measured: stacking saves 20-40 % of the per-step overhead for small layers, none above).
-STACK_MAX = 8192
-#: Default coverage probability that defines m*(rho).
-COVERAGE_LEVEL = 0.9
+#: The imbalance ratios at which the registered claims are stated: the balanced control, fewer
+#: neurons, near the cliff, past the cliff. The rho grid must hold all four.
+CLAIM_RHOS = {"balanced": 1.0, "fewer": 4.0, "near_cliff": 8.0, "past": 16.0}
+#: The control cell: past the cliff, at the recipe's width.
+CONTROL_RHO = CLAIM_RHOS["past"]
+CONTROL_M = ModelConfig().m
+#: The recipe's L2 penalty lambda, against which the control arm is compared.
+RECIPE_WEIGHT_DECAY = TrainConfig().weight_decay
 
 
-# ----------------------------------------------------------------------- sweep
-def sweep_specs(
-    rhos: Sequence[float],
-    widths: Sequence[int],
-    n_seeds: int,
-    data: DataConfig,
-    model: ModelConfig,
-    train: TrainConfig,
-) -> list[RunSpec]:
-    """One RunSpec per (rho, m, seed), seeds 0..n_seeds-1, other fields from the base configs.
+# ------------------------------------------------------------------ settings
+@dataclass(frozen=True)
+class Settings(StudySettings):
+    """Chapter 2: a rho x width sweep of the book's recipe and a smaller-penalty control arm."""
 
-    The same seed gives the same dictionary at every (rho, m), so cells are paired by seed.
+    PROFILES: ClassVar = {
+        "full": {"n_seeds": 8},
+        "small": {"n_seeds": 6, "widths": "64"},
+    }
+
+    rho_grid: str = field("1,4,8,16", doc="imbalance ratios of the sweep (must hold 1, 4, 8, 16)")
+    widths: str = field("32,64,128", doc="widths m of the sweep (neurons)")
+    mask: str = field("token", choices=MASKS, doc="masking granularity of the two views")
+    control_weight_decay: float = field(
+        0.005, lo=0, doc="L2 penalty lambda of the control arm (rho = 16, m = 64)"
+    )
+
+    def _check_joint(self) -> None:
+        rhos = self.grid("rho_grid", float, lo=1, increasing=True)
+        missing = [r for r in CLAIM_RHOS.values() if r not in rhos]
+        if missing:
+            raise ConfigError(
+                "rho_grid must hold the imbalance ratios of the claims, "
+                f"{', '.join(f'{r:g}' for r in CLAIM_RHOS.values())} "
+                f"(got {self.rho_grid!r}, missing {', '.join(f'{r:g}' for r in missing)})"
+            )
+        self.grid("widths", int, lo=1, increasing=True)
+        if self.control_weight_decay == RECIPE_WEIGHT_DECAY:
+            raise ConfigError(
+                f"control_weight_decay must differ from the recipe's {RECIPE_WEIGHT_DECAY:g} "
+                f"(got {self.control_weight_decay:g})"
+            )
+
+    @property
+    def rhos(self) -> tuple[float, ...]:
+        """The rho grid, increasing."""
+        return self.grid("rho_grid", float)
+
+    @property
+    def width_grid(self) -> tuple[int, ...]:
+        """The widths of the sweep (neurons), increasing."""
+        return self.grid("widths", int)
+
+
+# ------------------------------------------------------------------ the chapter's runs
+def run_spec(settings: Settings, rho: float, m: int, seed: int, weight_decay: float) -> RunSpec:
+    """The book's recipe at (rho, m, seed) with L2 penalty ``weight_decay``, recorded only at
+    the start and the end of training."""
+    train = TrainConfig(weight_decay=weight_decay)
+    return RunSpec(
+        DataConfig(rho=rho, mask=settings.mask),
+        ModelConfig(m=m),
+        train.replace(record_every=train.steps),
+        seed=seed,
+    )
+
+
+def width_specs(settings: Settings, m: int, seed: int) -> list[RunSpec]:
+    """The runs of one seed at width ``m``: the rho grid at the recipe's penalty if ``m`` is a
+    width of the sweep, then, at :data:`CONTROL_M`, the control arm (and the recipe's arm of
+    the control cell when the sweep does not hold it)."""
+    specs = []
+    if m in settings.width_grid:
+        specs += [run_spec(settings, r, m, seed, RECIPE_WEIGHT_DECAY) for r in settings.rhos]
+    if m == CONTROL_M:
+        if not specs:
+            specs.append(run_spec(settings, CONTROL_RHO, m, seed, RECIPE_WEIGHT_DECAY))
+        specs.append(run_spec(settings, CONTROL_RHO, m, seed, settings.control_weight_decay))
+    return specs
+
+
+def plan(settings: Settings) -> list[Task]:
+    """One task per width and seed (:func:`train_stack`): the runs of :func:`width_specs`.
+
+    The runs of one task share their shapes and train as one stack of replicas; each still
+    depends only on its own RunSpec. Stacking is cheaper on the CPU (measured on 2 cores for
+    m = 16-128: 1.7-2.9 s per run stacked by 5 or 8, 2.6-3.7 s one by one).
     """
+    widths = sorted({*settings.width_grid, CONTROL_M})
     return [
-        RunSpec(data.replace(rho=r), model.replace(m=m), train, seed=s)
-        for r in rhos
+        Task(
+            "imbcl.studies.capacity:train_stack",
+            {"specs": width_specs(settings, m, seed)},
+            f"ch2 m={m} seed={seed}",
+        )
         for m in widths
-        for s in range(n_seeds)
+        for seed in settings.seeds
     ]
 
 
-def shape_groups(specs: Sequence[RunSpec]) -> list[list[int]]:
-    """Indices of ``specs`` grouped so that each group can train as one Replicas call.
+def train_stack(specs: list[RunSpec]) -> Result:
+    """Train ``specs`` (same shapes) as one stack of replicas; a non-finite loss fails the task.
 
-    Specs share a group when their shape key (see RunSpec.shape_key) and step count agree;
-    groups and the indices inside them keep the order of first appearance.
+    The table is :func:`final_measurements` (one row per run); the arrays are the History.
     """
-    groups: dict[tuple, list[int]] = {}
-    for i, s in enumerate(specs):
-        groups.setdefault((*s.shape_key(), s.train.steps), []).append(i)
-    return list(groups.values())
+    reps = Replicas(list(specs), chunk=len(specs))
+    hist = reps.run(progress=False, divergence="raise")
+    arrays, meta = hist.to_arrays()
+    return Result(final_measurements(hist), arrays, meta)
 
 
-def final_measurements(hist: History, learned: float = LEARNED) -> pd.DataFrame:
-    """One row per replica, measured at the History's last record.
+# ------------------------------------------------------------------ measurements
+def final_measurements(hist: History) -> pd.DataFrame:
+    """One row per replica of ``hist``, measured at its last record.
 
-    Columns: rho, m, seed, steps, lr, weight_decay (from the spec); n_alive (live neurons);
-    npf_maj, npf_min (mean neurons specialised per majority / minority feature); cov_maj,
-    cov_min (every feature of the group has a specialised neuron); best_maj, best_min (mean
-    over the group's features of max_i |A_ij|, a.u.); learned_min (fraction of minority
-    features with max_i |A_ij| >= ``learned``).
+    Columns: rho, m, seed, weight_decay (from the spec); n_alive (live neurons); npf_maj,
+    npf_min (neurons specialised per majority / minority feature, mean over the group);
+    covered_maj, covered_min (share of the group's features with at least one specialised
+    neuron); learned_maj, learned_min (share with max_i |A_ij| >= :data:`LEARNED`); best_maj,
+    best_min (mean over the group of max_i |A_ij|, a.u.).
     """
     align, noise, minority = hist.align[-1], hist.noise[-1], hist.minority  # (R,m,K), (R,m)
     counts = metrics.neurons_per_feature(metrics.owners(align, noise), len(minority))
-    npf_maj, npf_min = metrics.group_mean(counts.astype(float), minority)
     best = metrics.best_per_feature(np.abs(align))  # (R, K)
-    best_maj, best_min = metrics.group_mean(best, minority)
-    return pd.DataFrame(
-        {
-            "rho": [s.data.rho for s in hist.specs],
-            "m": [s.model.m for s in hist.specs],
-            "seed": [s.seed for s in hist.specs],
-            "steps": [s.train.steps for s in hist.specs],
-            "lr": [s.train.lr for s in hist.specs],
-            "weight_decay": [s.train.weight_decay for s in hist.specs],
-            "n_alive": metrics.alive(align, noise).sum(-1),
-            "npf_maj": npf_maj,
-            "npf_min": npf_min,
-            "cov_maj": metrics.coverage(counts, ~minority),
-            "cov_min": metrics.coverage(counts, minority),
-            "best_maj": best_maj,
-            "best_min": best_min,
-            "learned_min": (best[:, minority] >= learned).mean(-1),
-        }
-    )
-
-
-def stack_chunk(spec: RunSpec, n: int, device=None) -> int | None:
-    """Replicas per batched computation for a group of ``n`` like ``spec``.
-
-    On the CPU: all ``n`` at once for small layers (m * batch <= STACK_MAX), else one at a
-    time. On any other device: None, the trainer's default (everything stacked).
-    """
-    kind = torch.device(device).type if device is not None else default_device().type
-    if kind != "cpu":
-        return None
-    return n if spec.model.m * spec.train.batch <= STACK_MAX else 1
-
-
-def run_sweep(
-    specs: Sequence[RunSpec], learned: float = LEARNED, device=None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train ``specs`` group by group (see shape_groups) and measure each replica's end state.
-
-    Returns ``rows`` (one row per spec, in the order of ``specs``; columns of
-    final_measurements) and ``cost`` (one row per group: m, batch, steps, replicas, wall_s,
-    cpu_s, the wall-clock and this process's CPU seconds spent training it).
-    """
-    specs = list(specs)
-    if not specs:
-        raise ConfigError("specs must hold at least one RunSpec (got none)")
-    rows, cost = [None] * len(specs), []
-    for idx in shape_groups(specs):
-        group = [specs[i] for i in idx]
-        wall, cpu = time.perf_counter(), time.process_time()
-        reps = Replicas(group, device=device, chunk=stack_chunk(group[0], len(group), device))
-        hist = reps.run(progress=False)
-        cost.append(
-            {
-                "m": group[0].model.m,
-                "batch": group[0].train.batch,
-                "steps": group[0].train.steps,
-                "replicas": len(group),
-                "wall_s": time.perf_counter() - wall,
-                "cpu_s": time.process_time() - cpu,
-            }
-        )
-        for i, (_, row) in zip(idx, final_measurements(hist, learned).iterrows(), strict=True):
-            rows[i] = row
-    return pd.DataFrame(rows).reset_index(drop=True), pd.DataFrame(cost)
-
-
-# -------------------------------------------------------------------- analysis
-def cell_summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per (rho, m): seeds, mean and s.d. (ddof=1) of npf_maj, npf_min and n_alive, coverage
-    probabilities cov_maj and cov_min, and the mean fraction of minority features learned."""
-    g = rows.groupby(["rho", "m"])
-    out = g.agg(
-        seeds=("seed", "size"),
-        npf_maj=("npf_maj", "mean"),
-        npf_maj_sd=("npf_maj", "std"),
-        npf_min=("npf_min", "mean"),
-        npf_min_sd=("npf_min", "std"),
-        n_alive=("n_alive", "mean"),
-        cov_maj=("cov_maj", "mean"),
-        cov_min=("cov_min", "mean"),
-        learned_min=("learned_min", "mean"),
-    )
-    return out.fillna({"npf_maj_sd": 0.0, "npf_min_sd": 0.0}).reset_index()
-
-
-def coverage_table(rows: pd.DataFrame, column: str = "cov_min") -> pd.DataFrame:
-    """rho x m table of the probability (fraction of seeds) that ``column`` holds."""
-    return rows.pivot_table(index="rho", columns="m", values=column, aggfunc="mean")
-
-
-def critical_width(rows: pd.DataFrame, level: float = COVERAGE_LEVEL) -> pd.DataFrame:
-    """m*(rho): the smallest width in the sweep whose minority coverage probability >= level.
-
-    One row per rho: m_star (float; NaN when no width reaches ``level``), coverage_at_widest,
-    learned_at_widest (mean fraction of minority features learned at the widest m) and status:
-    "reached", "not reached (minority features not learned)" when fewer than half of them are
-    learned even at the widest m, else "not reached (learned but not covered)". NaN is never
-    replaced by an extrapolated width.
-    """
-    if not 0 < level <= 1:
-        raise ConfigError(f"level must be in (0, 1] (got {level!r})")
-    cov = coverage_table(rows)
-    learned = coverage_table(rows, "learned_min")
-    widest = cov.columns.max()
-    out = []
-    for rho, line in cov.iterrows():
-        ok = line.index[line.to_numpy() >= level]
-        m_star = float(ok.min()) if len(ok) else math.nan
-        frac = float(learned.loc[rho, widest])
-        if len(ok):
-            status = "reached"
-        elif frac < 0.5:
-            status = "not reached (minority features not learned)"
-        else:
-            status = "not reached (learned but not covered)"
-        out.append(
-            {
-                "rho": rho,
-                "m_star": m_star,
-                "coverage_at_widest": float(line[widest]),
-                "learned_at_widest": frac,
-                "status": status,
-            }
-        )
+    groups = {
+        "npf": counts.astype(float),
+        "covered": (counts > 0).astype(float),
+        "learned": (best >= LEARNED).astype(float),
+        "best": best,
+    }
+    out = {
+        "rho": [s.data.rho for s in hist.specs],
+        "m": [s.model.m for s in hist.specs],
+        "seed": [s.seed for s in hist.specs],
+        "weight_decay": [s.train.weight_decay for s in hist.specs],
+        "n_alive": metrics.alive(align, noise).sum(-1),
+    }
+    for name, values in groups.items():
+        out[f"{name}_maj"], out[f"{name}_min"] = metrics.group_mean(values, minority)
     return pd.DataFrame(out)
 
 
-def format_m_star(table: pd.DataFrame) -> pd.DataFrame:
-    """critical_width's table for display: m* as an integer string or "not reached"."""
-    shown = table.copy()
-    shown["m_star"] = [
-        "not reached" if math.isnan(v) else str(int(v)) for v in table["m_star"].to_numpy()
-    ]
-    return shown
+def measurements(results) -> pd.DataFrame:
+    """The tables of :func:`train_stack` results stacked: one row per run."""
+    return pd.concat([r.table for r in results], ignore_index=True)
 
 
-def width_rank(m_star: Sequence[float], widths: Sequence[int]) -> np.ndarray:
-    """Position of each m* in the width grid; "not reached" (NaN) ranks past the widest (len).
-
-    This orders "not reached" above every width of the sweep without inventing a value for it.
-    """
-    widths = list(widths)
-    out = []
-    for v in m_star:
-        if math.isnan(v):
-            out.append(len(widths))
-        elif int(v) in widths:
-            out.append(widths.index(int(v)))
-        else:
-            raise ValueError(f"m* = {v} is not a width of the grid {widths}")
-    return np.array(out)
+def sweep_rows(rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The sweep as one row per cell of the rho grid x widths x seeds at the recipe's penalty
+    (a cell without a run has NaN values), with ``count_ratio`` = npf_min / npf_maj and
+    ``relative_gap`` = count_ratio - 1 added (NaN where no neuron serves the majority)."""
+    keys = ["rho", "m", "seed"]
+    grid = pd.MultiIndex.from_product(
+        [settings.rhos, settings.width_grid, settings.seeds], names=keys
+    )
+    recipe = rows[rows.weight_decay == RECIPE_WEIGHT_DECAY]
+    out = recipe.set_index(keys).reindex(grid).reset_index()
+    with np.errstate(all="ignore"):
+        ratio = np.where(out.npf_maj > 0, out.npf_min / out.npf_maj, np.nan)
+    return out.assign(weight_decay=RECIPE_WEIGHT_DECAY, count_ratio=ratio, relative_gap=ratio - 1.0)
 
 
-def rank_decreases(ranks: Sequence[int]) -> int:
-    """Number of adjacent steps (in rho order) where the rank of m* goes down."""
-    r = np.asarray(ranks)
-    return int((np.diff(r) < 0).sum())
+def control_rows(rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The control cell's rows, both penalties, with ``arm`` = "recipe" or "control"."""
+    cell = rows[(rows.rho == CONTROL_RHO) & (rows.m == CONTROL_M)]
+    arms = {RECIPE_WEIGHT_DECAY: "recipe", settings.control_weight_decay: "control"}
+    cell = cell[cell.weight_decay.isin(arms)]
+    return cell.assign(arm=cell.weight_decay.map(arms)).reset_index(drop=True)
 
 
-def ramped(model: ModelConfig, steps: int, fraction: float) -> ModelConfig:
-    """``model`` with its bias ramp spanning ``fraction`` of ``steps`` (at least one step).
-
-    The core's default ramps over 1000 of 2000 steps (fraction 0.5); a shorter run keeps that
-    shape by scaling the ramp with the run.
-    """
-    if not 0 < fraction <= 1:
-        raise ConfigError(f"ramp_fraction must be in (0, 1] (got {fraction!r})")
-    return model.replace(ramp_steps=max(1, round(fraction * steps)))
+# ------------------------------------------------------------------ one statistic per seed
+def by_seed(sweep: pd.DataFrame, column: str, rho: float) -> pd.DataFrame:
+    """``column`` at ``rho`` as a seed x width table (one row per seed)."""
+    return sweep[sweep.rho == rho].pivot(index="seed", columns="m", values=column)
 
 
-def control_specs(
-    rho: float,
-    m: int,
-    n_seeds: int,
-    data: DataConfig,
-    model: ModelConfig,
-    trains: Sequence[TrainConfig],
-    ramp_fraction: float,
-) -> list[RunSpec]:
-    """Specs for the learnability control: one cell (rho, m) trained under each of ``trains``.
-
-    Seeds 0..n_seeds-1 match the sweep's, so each arm is paired with the sweep's cell by seed;
-    the bias ramp of each arm spans ``ramp_fraction`` of that arm's steps.
-    """
-    return [
-        RunSpec(data.replace(rho=rho), ramped(model.replace(m=m), t.steps, ramp_fraction), t, s)
-        for t in trains
-        for s in range(n_seeds)
-    ]
+def width_average(sweep: pd.DataFrame, column: str, rho: float) -> pd.Series:
+    """Per seed, the mean over the widths of ``column`` at ``rho`` (NaN if any width is)."""
+    return by_seed(sweep, column, rho).mean(axis=1, skipna=False)
 
 
-def group_ratio(rows: pd.DataFrame, m: int) -> pd.DataFrame:
-    """Per rho at width ``m``: mean npf_maj, npf_min, their ratio min/maj (mean over seeds of
-    the per-seed counts, ratio of the means) and the frequency ratio 1/rho for comparison."""
-    at = rows[rows.m == m].groupby("rho")[["npf_maj", "npf_min"]].mean()
-    at["ratio_min_maj"] = at.npf_min / at.npf_maj
-    at["frequency_ratio"] = 1.0 / at.index.to_numpy()
-    return at.reset_index()
+def rank_correlation(x, y) -> float:
+    """Spearman's rank correlation of two samples; NaN when either is constant (no ranks)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(spearmanr(x, y).statistic)
+
+
+def decline(sweep: pd.DataFrame) -> pd.Series:
+    """Per seed, Spearman(rho, npf_min) over the rho grid, averaged over the widths; NaN if a
+    cell is missing or if the minority count is the same at every rho of some width (no
+    ranks to correlate)."""
+    counts = sweep.pivot(index=["seed", "m"], columns="rho", values="npf_min")
+    rhos = counts.columns.to_numpy()
+    corr = pd.Series(
+        [np.nan if np.isnan(c).any() else rank_correlation(rhos, c) for c in counts.to_numpy()],
+        index=counts.index,
+    )
+    return corr.unstack("m").mean(axis=1, skipna=False)
+
+
+def learned_control(rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Per seed, the share of minority features learned in the control cell under each arm
+    (columns "recipe", "control") and their paired difference ("difference")."""
+    cell = control_rows(rows, settings)
+    table = cell.pivot_table(index="seed", columns="arm", values="learned_min", dropna=False)
+    table = table.reindex(columns=["recipe", "control"])
+    return table.assign(difference=table.control - table.recipe)
+
+
+def claim_values(rows: pd.DataFrame, settings: Settings) -> dict[str, np.ndarray]:
+    """The per-seed statistic of each Chapter 2 claim (one value per seed of ``settings``,
+    in seed order; NaN where a seed's value is undefined), from :func:`measurements`."""
+    sweep = sweep_rows(rows, settings)
+    rho = CLAIM_RHOS
+    widest = max(settings.width_grid)
+    values = {
+        "ch2.balanced-control": width_average(sweep, "relative_gap", rho["balanced"]),
+        "ch2.fewer-neurons": width_average(sweep, "relative_gap", rho["fewer"]),
+        "ch2.fewer-neurons-near-cliff": width_average(sweep, "relative_gap", rho["near_cliff"]),
+        "ch2.decline": decline(sweep),
+        "ch2.coverage-shrinks": width_average(sweep, "covered_min", rho["balanced"])
+        - width_average(sweep, "covered_min", rho["near_cliff"]),
+        "ch2.cliff-not-width": by_seed(sweep, "learned_min", rho["past"])[widest],
+        "ch2.lower-penalty-learns": learned_control(rows, settings).difference,
+    }
+    seeds = list(settings.seeds)
+    return {k: v.reindex(seeds).to_numpy(dtype=float) for k, v in values.items()}
+
+
+def regimes(settings: Settings) -> list[dict]:
+    """Where the chapter runs, for the atlas: label, rho and what differs from the recipe."""
+    widths = f"widths m = {', '.join(map(str, settings.width_grid))}"
+    rows = [{"label": "Ch2", "rho": rho, "deviation": widths} for rho in settings.rhos]
+    penalty = f"λ = {settings.control_weight_decay:g}, m = {CONTROL_M}"
+    return [*rows, {"label": "Ch2", "rho": CONTROL_RHO, "deviation": penalty}]
+
+
+def claims_from_results(settings: Settings, results) -> dict[str, np.ndarray]:
+    """:func:`claim_values` straight from the results of :func:`plan`."""
+    return claim_values(measurements(results), settings)
