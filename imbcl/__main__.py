@@ -24,12 +24,13 @@ PROFILES = ("full", "small")
 
 
 def parse_value(text: str) -> object:
-    """A ``-p`` value as papermill reads it: a Python literal (``50``, ``0.5``, ``True``,
-    ``[1, 2]``, ``None``) if it is one, else the string itself."""
+    """A ``-p`` value as papermill reads it: a number, a bool or None if it is one, else the
+    string itself (so a grid such as ``1,2,4`` stays the string the settings parse)."""
     try:
-        return ast.literal_eval(text)
+        value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+    return value if isinstance(value, int | float | bool | type(None)) else text
 
 
 def profile(chosen: str | None) -> str:

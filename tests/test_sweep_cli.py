@@ -67,7 +67,7 @@ def test_plan_runs_then_a_second_run_is_all_cached(capsys, tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("50", 50), ("0.5", 0.5), ("True", True), ("[1, 2]", [1, 2]), ("None", None), ("abc", "abc")],
+    [("50", 50), ("0.5", 0.5), ("True", True), ("None", None), ("abc", "abc"), ("1,2,4", "1,2,4")],
 )
 def test_values_parse_like_papermill(text, value):
     assert parse_value(text) == value
