@@ -342,7 +342,7 @@ def workloads(args) -> list[Workload]:
 def book_workload(args) -> None:
     print(f"\n=== book workload: CPU-s per seed by phase (probe backend: {args.probe_backend})")
     optimizer = first_optimizer()
-    wall, cpu = matmul_peak(torch.device("cpu"), args.peak_size, 3, None)
+    _, cpu = matmul_peak(torch.device("cpu"), args.peak_size, 3, None)
     peak = statistics.median(cpu)
     paper = paper_efficiency(args.paper_steps)
     fixed = fixed_step_cost(args.paper_steps)
