@@ -244,12 +244,30 @@ class _Objective:
         p, d = self.ut.shape[:2]
         return self.ut.new_zeros(p, self.n_classes, self.tasks, d)
 
-    def __call__(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss (P, T), gradient (P, C, T, m + 1)) at v (P, C, T, m + 1)."""
+    def __call__(self, v: torch.Tensor, tasks: torch.Tensor | None = None):
+        """(loss (P, T), gradient (P, C, T, m + 1)) at v (P, C, T, m + 1). With ``tasks``
+        (P, T') indices, only those tasks are computed; the other entries are 0."""
+        if tasks is None:
+            return self._evaluate(v, self.weight, self.linear, self.penalty, self.absent)
+        p, c, t, d = v.shape
+
+        def pick(a: torch.Tensor) -> torch.Tensor:  # (P, X, T, Y) -> (P, X, T', Y)
+            return a.gather(2, tasks[:, None, :, None].expand(p, a.shape[1], -1, a.shape[3]))
+
+        args = (pick(v), pick(self.weight), pick(self.linear), pick(self.penalty))
+        loss, grad = self._evaluate(*args, pick(self.absent))
+        index = tasks[:, None, :, None].expand(p, c, -1, d)
+        return loss.new_zeros(p, t).scatter_(1, tasks, loss), grad.new_zeros(v.shape).scatter_(
+            2, index, grad
+        )
+
+    def _evaluate(self, v, weight, linear, penalty, absent):
+        """Loss and gradient of the tasks whose data are ``weight`` (P, 1, T, n), ``linear``
+        (P, C, T, D), ``penalty`` (P, 1, T, D) and ``absent`` (P, C, T, 1), at v (P, C, T, D)."""
         p, c, t, d = v.shape
         logits = torch.bmm(v.reshape(p, c * t, d), self.ut).view(p, c, t, -1)
         if self.any_absent:
-            logits.masked_fill_(self.absent, -math.inf)
+            logits.masked_fill_(absent, -math.inf)
         shift = None  # exp cannot overflow unless some |logit| may exceed self.safe
         if float(v.norm(dim=-1).amax()) * self.u_norm > self.safe:
             shift = logits.amax(dim=1, keepdim=True)  # (P, 1, T, n)
@@ -257,13 +275,13 @@ class _Objective:
         expo = logits.exp_()
         norm = expo.sum(dim=1, keepdim=True)  # (P, 1, T, n)
         lse = norm.log() if shift is None else norm.log().add_(shift)
-        resid = expo.mul_(self.weight / norm)  # w_i softmax_c(l_i)
+        resid = expo.mul_(weight / norm)  # w_i softmax_c(l_i)
         grad = torch.bmm(resid.view(p, c * t, -1), self.ut.transpose(1, 2)).view(v.shape)
-        grad.sub_(self.linear).add_(self.penalty * v)
-        bias_sum = (v[..., -1] * ~self.absent[..., 0]).sum(dim=1)  # (P, T)
+        grad.sub_(linear).add_(penalty * v)
+        bias_sum = (v[..., -1] * ~absent[..., 0]).sum(dim=1)  # (P, T)
         grad[..., -1].add_(INTERCEPT_SUM_PENALTY * bias_sum[:, None])
-        grad.masked_fill_(self.absent, 0.0)
-        loss = (self.weight * lse).sum(dim=(1, 3)) - _dot(v, self.linear - 0.5 * self.penalty * v)
+        grad.masked_fill_(absent, 0.0)
+        loss = (weight * lse).sum(dim=(1, 3)) - _dot(v, linear - 0.5 * penalty * v)
         return loss + 0.5 * INTERCEPT_SUM_PENALTY * bias_sum**2, grad
 
     def unrotate(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,6 +291,16 @@ class _Objective:
 
 
 # ------------------------------------------------------------------------------- L-BFGS
+def _subset(mask: torch.Tensor) -> torch.Tensor | None:
+    """Indices (P, T') of the tasks that ``mask`` (P, T) selects, first in each row, T' the
+    largest count in a row (rows with fewer are padded with unselected tasks); None when
+    T' = T. Evaluating only these skips the converged tasks and those already accepted."""
+    count = max(int(mask.sum(dim=1).max()), 1)
+    if count == mask.shape[1]:
+        return None
+    return torch.sort(mask.to(torch.uint8), dim=1, descending=True, stable=True).indices[:, :count]
+
+
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-task inner product (P, T) of two (P, C, T, D) tensors."""
     return (a * b).sum(dim=(1, 3))
@@ -305,7 +333,7 @@ def _line_search(obj, v, loss, grad, d, todo):
     new_v, new_loss, new_grad = v.clone(), loss.clone(), grad.clone()
     for _ in range(MAX_HALVINGS):
         trial = v + _per_task(step) * d
-        f, g = obj(trial)
+        f, g = obj(trial, _subset(todo))
         ok = todo & (f <= loss + ARMIJO * step * slope)
         new_v = torch.where(_per_task(ok), trial, new_v)
         new_loss, new_grad = torch.where(ok, f, new_loss), torch.where(_per_task(ok), g, new_grad)
