@@ -536,11 +536,13 @@ def _record_sink(m: int, k: int) -> dict[str, np.ndarray]:
 class BatchedData:
     """The engine's training data for R replicas with the same draws from each replica's own
     generator (same calls, same order, written into slices of stacked buffers) and the
-    arithmetic done once for all replicas: tokens, masks and the joined views (R, 2n, L, d)."""
+    arithmetic done once for all replicas: tokens, masks and the joined views (R, 2n, L, d).
+    ``shared=True`` draws for all replicas at once from the first generator instead (one call
+    per kind of draw): what giving up the per-replica streams would save."""
 
-    def __init__(self, reps: Replicas, n: int) -> None:
+    def __init__(self, reps: Replicas, n: int, shared: bool = False) -> None:
         cfg, r = reps.specs[0].data, reps.n_replicas
-        self.cfg, self.gens, self.n = cfg, reps.data_gens, n
+        self.cfg, self.gens, self.n, self.shared = cfg, reps.data_gens, n, shared
         self.probs = D.feature_probs(cfg)
         self.ft = torch.stack([dc.features.T for dc in reps.dictionaries])  # (R, K, d)
         self.nt = torch.stack([dc.noise_dirs.T for dc in reps.dictionaries])  # (R, nc, d)
@@ -551,15 +553,21 @@ class BatchedData:
         self.keep = torch.empty(r, n, 1, d, dtype=torch.int64)
         self.out = torch.empty(r, 2 * n, seq, d)
 
+    def _draw(self, g: torch.Generator, r: slice) -> None:
+        torch.rand(self.u_present[r].shape, generator=g, out=self.u_present[r])
+        torch.randint(0, 2, self.sign[r].shape, generator=g, out=self.sign[r])
+        torch.rand(self.u_carry[r].shape, generator=g, out=self.u_carry[r])
+        torch.randn(self.noise[r].shape, generator=g, out=self.noise[r])
+        torch.randn(self.amp[r].shape, generator=g, out=self.amp[r])
+        torch.randint(0, 2, self.keep[r].shape, generator=g, out=self.keep[r])
+
     def __call__(self) -> torch.Tensor:
         cfg, n = self.cfg, self.n
-        for r, g in enumerate(self.gens):
-            torch.rand(n, cfg.k, generator=g, out=self.u_present[r])
-            torch.randint(0, 2, (n, cfg.k), generator=g, out=self.sign[r])
-            torch.rand(n, cfg.seq_len, cfg.k, generator=g, out=self.u_carry[r])
-            torch.randn(n * cfg.seq_len, cfg.d, generator=g, out=self.noise[r])
-            torch.randn(n, cfg.n_corr, generator=g, out=self.amp[r])
-            torch.randint(0, 2, (n, 1, cfg.d), generator=g, out=self.keep[r])
+        if self.shared:
+            self._draw(self.gens[0], slice(None))
+        else:
+            for r, g in enumerate(self.gens):
+                self._draw(g, slice(r, r + 1))
         z = (self.u_present < self.probs) * (2 * self.sign - 1)
         coef = z[:, :, None, :].to(torch.float32) * (self.u_carry < cfg.p_token)
         r, scale = len(self.gens), cfg.sigma / cfg.d**0.5
@@ -568,7 +576,8 @@ class BatchedData:
         x.add_(torch.bmm(self.amp * cfg.sigma_corr, self.nt)[:, :, None, :])
         keep = self.keep.to(torch.float32).mul_(2)
         torch.mul(x, keep, out=self.out[:, :n])
-        return torch.sub(x.mul_(2), self.out[:, :n], out=self.out[:, n:])
+        torch.sub(x.mul_(2), self.out[:, :n], out=self.out[:, n:])
+        return self.out
 
 
 def step_compute(x, w, kappa, sigma, tau, lr, wd, c):
@@ -606,11 +615,17 @@ def step_alternatives(batch: int, m: int, args) -> dict[str, tuple[float, float]
     data = interleaved({"data1": lambda: one._joined_batch(range(1), ws1),
                         "batched1": BatchedData(Replicas([spec]), batch),
                         "data4": lambda: loop4._joined_batch(range(4), ws4),
-                        "batched4": BatchedData(Replicas(r4), batch)}, inner, rounds)  # fmt: skip
+                        "batched4": BatchedData(Replicas(r4), batch),
+                        "shared4": BatchedData(Replicas(r4), batch, shared=True)},
+                       inner, rounds)  # fmt: skip
     out = {
         ENGINE_ROW: (runs["engine"] / inner, runs["engine"] / inner),
         "data, R = 1: engine -> same draws, fewer ops": (data["data1"], data["batched1"]),
         "data, R = 4: per replica -> batched arithmetic": (data["data4"] / 4, data["batched4"] / 4),
+        "data, R = 4, batched: own -> shared generator": (
+            data["batched4"] / 4,
+            data["shared4"] / 4,
+        ),
     }
     out |= _bias_alternative(one, inner, rounds)
     out |= _random_alternatives(spec, inner, rounds)
