@@ -316,11 +316,11 @@ def _direction(g, pairs, gamma) -> torch.Tensor:
     q, alphas = g.clone(), []
     for s, y, rho in pairs:
         a = rho * _dot(s, q)
-        q.sub_(_per_task(a) * y)
+        q.addcmul_(y, _per_task(a), value=-1.0)
         alphas.append(a)
     q.mul_(_per_task(gamma))
     for (s, y, rho), a in zip(reversed(pairs), reversed(alphas), strict=True):
-        q.add_(_per_task(a - rho * _dot(y, q)) * s)
+        q.addcmul_(s, _per_task(a - rho * _dot(y, q)))
     return q.neg_()
 
 
