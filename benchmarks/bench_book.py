@@ -25,9 +25,9 @@ Modes:
    GFLOP/s of training (analytic FLOPs of ``bench_train.step_flops`` over training-step and
    data CPU-seconds), its fraction of the measured matmul peak, and its ratio to the same
    fraction for the paper-sized step measured in the same run. ``--probe-backend torch``
-   replaces the scikit-learn probe by :mod:`imbcl.probe` (the "after" of the probe phase).
+   replaces the scikit-learn probe by :mod:`imbcl.engine.probe` (the "after" of the probe phase).
 2. ``--probe``: ``metrics.probe_accuracy``'s scikit-learn loop (one LogisticRegression per
-   replica and feature) against :func:`imbcl.probe.fit_logistic` on the same features of
+   replica and feature) against :func:`imbcl.engine.probe.fit_logistic` on the same features of
    trained replicas, in CPU-seconds, with the balanced accuracies' agreement and each side's
    distance to a tightly solved reference.
 3. ``--step``: one fused training step at the book's shapes, timed part by part, and the
@@ -67,7 +67,7 @@ from imbcl import model as M
 from imbcl import pruning_study as ps
 from imbcl import separation as sep
 from imbcl import simclr as sc
-from imbcl.probe import balanced_accuracy, fit_logistic
+from imbcl.engine.probe import balanced_accuracy, fit_logistic
 from imbcl.train import info_nce_grads
 
 PHASES = ("train step", "data gen", "probes", "ICA", "recording", "other")
@@ -138,7 +138,7 @@ def instrumented(clock: PhaseClock, probe_backend: str):
 
 def probe_accuracy_torch(reps, n_train=2000, n_test=2000, q=None, c=1.0, replicas=None):
     """:func:`imbcl.metrics.probe_accuracy` (same data, objective and score) on
-    :func:`imbcl.probe.fit_logistic`: all replicas and features in one batched fit."""
+    :func:`imbcl.engine.probe.fit_logistic`: all replicas and features in one batched fit."""
     q = reps.specs[0].data.q if q is None else q
     idx = reps.indices(replicas)
     x, z = reps.sample(n_train + n_test, probs=torch.full((reps.k,), q), replicas=idx)
@@ -438,7 +438,7 @@ def probe_table(args) -> None:
                   f"{np.abs(ref - exact).max():>17.4f}{np.abs(ours - exact).max():>7.4f}",
                   flush=True)  # fmt: skip
     print(
-        "exact: imbcl.probe at tol 1e-8; equal: fraction of (replica, feature) problems "
+        "exact: imbcl.engine.probe at tol 1e-8; equal: fraction of (replica, feature) problems "
         "whose balanced accuracies are identical"
     )
 
@@ -756,7 +756,7 @@ def parse_args(argv=None):
     p.add_argument("--chapters", default="ch1,ch2,ch3,ch4,ch5", help="book mode: chapters")
     p.add_argument("--seeds", type=int, default=None, help="book mode: seeds (default 2, quick 1)")
     p.add_argument("--probe-backend", choices=("sklearn", "torch"), default="sklearn",
-                   help="book mode: metrics.probe_accuracy as is, or on imbcl.probe")  # fmt: skip
+                   help="book mode: metrics.probe_accuracy as is, or on imbcl.engine.probe")  # fmt: skip
     p.add_argument("--cprofile", type=int, default=0, metavar="N",
                    help="book mode: also print each workload's N costliest functions")  # fmt: skip
     p.add_argument("--peak-size", type=int, default=1024, help="matmul size of the peak")

@@ -1,4 +1,4 @@
-"""The batched torch probe (imbcl.probe) against scikit-learn's LogisticRegression."""
+"""The batched torch probe (imbcl.engine.probe) against scikit-learn's LogisticRegression."""
 
 import warnings
 
@@ -10,7 +10,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 
-from imbcl.probe import _Objective, _standardisation, balanced_accuracy, fit_logistic
+from imbcl.engine.probe import _Objective, _standardisation, balanced_accuracy, fit_logistic
 
 
 def planted(p, n, m, t, c, seed, signal=1.0):

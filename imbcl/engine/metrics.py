@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from imbcl.engine import model
+from imbcl.engine import model, probe
 
 #: A neuron whose weight norm is below this fraction of its replica's largest is silent.
 ALIVE_FRACTION = 0.05
@@ -120,23 +120,19 @@ def probe_accuracy(
     Probe data are drawn fresh (a fixed per-replica stream) with every feature present with
     probability ``q`` (default: the majority rate), so a minority feature has as many
     examples as a majority one: the probe measures what the representation encodes, not the
-    label prior. Logistic regression (scikit-learn, class-balanced, standardised inputs) is
-    fit on ``n_train`` samples and scored on ``n_test``. Chance is 1/3.
+    label prior. A class-balanced multinomial logistic regression on standardised f(X) with
+    inverse penalty ``c`` (:func:`imbcl.engine.probe.fit_logistic`, the objective of
+    scikit-learn's ``LogisticRegression(class_weight="balanced")``; every replica and feature
+    solved at once, each independently) is fit on ``n_train`` samples and scored on
+    ``n_test``. Chance is 1/3.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import balanced_accuracy_score
-    from sklearn.preprocessing import StandardScaler
-
     q = reps.specs[0].data.q if q is None else q
     idx = reps.indices(replicas)
     x, z = reps.sample(n_train + n_test, probs=torch.full((reps.k,), q), replicas=idx)
-    feats, z = reps.encode(x, replicas=idx).cpu().numpy(), z.cpu().numpy()
-    out = np.zeros((len(idx), reps.k))
-    for r in range(len(idx)):
-        scaler = StandardScaler().fit(feats[r, :n_train])
-        tr, te = scaler.transform(feats[r, :n_train]), scaler.transform(feats[r, n_train:])
-        for j in range(reps.k):
-            clf = LogisticRegression(C=c, class_weight="balanced", max_iter=500)
-            clf.fit(tr, z[r, :n_train, j])
-            out[r, j] = balanced_accuracy_score(z[r, n_train:, j], clf.predict(te))
-    return out
+    feats = reps.encode(x, replicas=idx).cpu()
+    labels = (z.cpu() + 1).long()  # classes 0, 1, 2 for z = -1, 0, +1
+    fit = probe.fit_logistic(
+        feats[:, :n_train], labels[:, :n_train], 3, class_weight="balanced", C=c
+    )
+    pred = fit.predict(feats[:, n_train:])
+    return probe.balanced_accuracy(pred, labels[:, n_train:], 3).numpy()

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from imbcl.engine.probe import fit_logistic
 from imbcl.images.config import ImageDataConfig, Method, SimCLRConfig
 from imbcl.images.datasets import ImageSet
-from imbcl.images.probe import class_accuracy, features, fit_probe
+from imbcl.images.probe import class_accuracy, features
 from imbcl.images.splits import Split, few_shot_draws
 from imbcl.images.training import Experiment, build, train
 
@@ -56,7 +57,7 @@ def _few_shot_accuracy(exp: Experiment, f_probe, y_probe, f_test, y_test) -> tor
     rows = torch.arange(n_rep, device=exp.device)[:, None, None]
     x_few = f_probe[rows, pos].flatten(0, 1)  # (R*D, C*k, m)
     y_few = y_probe[rows, pos].flatten(0, 1)
-    predict = fit_probe(x_few, y_few, n_classes)
+    predict = fit_logistic(x_few, y_few, n_classes).predict
     f_rep = f_test.repeat_interleave(data.n_draws, dim=0)
     y_rep = y_test.repeat_interleave(data.n_draws, dim=0)
     acc = class_accuracy(predict(f_rep), y_rep, n_classes)
@@ -73,7 +74,7 @@ def evaluate(exp: Experiment) -> pd.DataFrame:
     """
     n_classes, seed_of = len(exp.splits[0].order), exp.replica_seed()
     f_probe, y_probe, f_test, y_test = _probe_features(exp)
-    predict = fit_probe(f_probe, y_probe, n_classes)
+    predict = fit_logistic(f_probe, y_probe, n_classes).predict
     accuracy = {  # probe -> (R, draws, C)
         "full": class_accuracy(predict(f_test), y_test, n_classes)[:, None],
         "few-shot": _few_shot_accuracy(exp, f_probe, y_probe, f_test, y_test),
@@ -103,8 +104,8 @@ def run_experiment(
     for every method trained for ``cfg.steps`` steps; and the trained experiment (its loss
     records).
 
-    Results depend on the seed set as a whole, not only on each seed: the linear probes of
-    all replicas are fit together (see :func:`imbcl.images.probe.fit_probe`).
+    Each replica's probes are solved independently (:func:`imbcl.engine.probe.fit_logistic`),
+    so a seed's results do not depend on the seeds or methods beside it.
     """
     initial = build(data, cfg, list(methods[:1]), list(seeds), sets, device)  # SimCLR, step 0
     untrained = evaluate(initial).assign(method="untrained")

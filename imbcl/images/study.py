@@ -4,10 +4,8 @@ A task (:func:`seed_task`) trains every method of the chapter on one seed's long
 and probes each, plus the untrained encoder of that seed; its table has one row per (rho,
 seed, method, probe) (:func:`imbcl.images.analysis.evaluate`). A seed's numbers depend only on
 the settings and that seed, never on how many seeds a run asks for: ``n_seeds = 50`` extends
-``n_seeds = 12`` and leaves the first 12 seeds' numbers as they were. (Within a task, the
-linear probes of a seed's methods are fit together, see
-:func:`imbcl.images.probe.fit_probe`, so when the list of methods changes a method's probe
-weights can change slightly and a test prediction near a decision boundary can flip.)
+``n_seeds = 12`` and leaves the first 12 seeds' numbers as they were; each probe is solved
+on its own (:func:`imbcl.engine.probe.fit_logistic`).
 
 The registered claims (:data:`CLAIMS`) are per-seed differences between two methods of the
 same seed at rho = :data:`CLAIM_RHO`; :func:`claims_from_results` computes them.
