@@ -107,9 +107,10 @@ def test_toc_files_exist():
     assert not missing, f"_toc.yml lists files that do not exist: {missing}"
 
 
-def test_toc_notebooks_are_the_chapter_notebooks():
+def test_toc_notebooks_are_the_chapters_and_the_pages():
     listed = set(preexecute.toc_notebooks(ROOT / "_toc.yml"))
-    assert listed <= set((ROOT / "notebooks").glob("*.ipynb"))
+    known = set((ROOT / "notebooks").glob("*.ipynb")) | set((ROOT / "book").glob("*.ipynb"))
+    assert listed == known, "every notebook is in _toc.yml and every toc entry exists"
 
 
 def test_book_builds_offline():

@@ -16,6 +16,8 @@ from tests._tools import ROOT, load_script
 
 strip_notebooks = load_script("strip_notebooks")
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+#: The book's executable pages (setting, scorecard): committed stripped too, no parameters.
+PAGES = sorted((ROOT / "book").glob("*.ipynb"))
 
 pytestmark = pytest.mark.notebook
 
@@ -32,7 +34,7 @@ def _read(path):
     return nbformat.read(path, as_version=nbformat.NO_CONVERT)
 
 
-@params
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGES, ids=[p.name for p in NOTEBOOKS + PAGES])
 def test_committed_stripped(path):
     nb = _read(path)
     stripped = strip_notebooks.strip(nb)
@@ -67,6 +69,6 @@ def test_check_cells_have_references(path):
     )
 
 
-@params
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGES, ids=[p.name for p in NOTEBOOKS + PAGES])
 def test_valid_nbformat(path):
     nbformat.validate(_read(path))

@@ -1,7 +1,9 @@
 """The batch stream: a fresh batch and its two masked views per replica and step.
 
-Each replica draws from its own data generator (:attr:`ReplicaState.data_gens`), so its
-batches do not depend on which other replicas train beside it.
+Each replica draws its random numbers from its own data generator
+(:attr:`ReplicaState.data_gens`), so its batches do not depend on which other replicas train
+beside it; the arithmetic that turns the draws into tokens and views is done for all the
+replicas of a chunk at once (:func:`imbcl.engine.data.tokens`).
 """
 
 from __future__ import annotations
@@ -13,18 +15,27 @@ from imbcl.engine.model import Workspace
 from imbcl.engine.state import ReplicaState
 
 
-def joined_views(state: ReplicaState, idx: range, ws: Workspace | None = None) -> torch.Tensor:
+def empty_draws(state: ReplicaState, idx: range) -> data.Draws:
+    """Uninitialised stacked draws (with the views' masks) for the replicas ``idx``."""
+    spec = state.specs[idx[0]]
+    return data.Draws.empty(spec.data, (len(idx), spec.train.batch), True, state.device)
+
+
+def joined_views(
+    state: ReplicaState, idx: range, draws: data.Draws, ws: Workspace | None = None
+) -> torch.Tensor:
     """(Rc, 2n, L, d) the two masked views of a fresh batch of n samples for each replica in
     ``idx``, joined along the samples (rows :n are view 1, n: view 2).
 
-    The result lives in ``ws`` when one is given (valid until its next use).
+    ``draws`` (from :func:`empty_draws`) is refilled in place, replica by replica from its own
+    generator. The result lives in ``ws`` when one is given (valid until its next use).
     """
-    out = None
     for i, r in enumerate(idx):
-        s, g = state.specs[r], state.data_gens[r]
-        x, _ = data.sample_batch(s.data, state.dictionaries[r], s.train.batch, g)
-        if out is None:
-            shape = (len(idx), 2 * x.shape[0], *x.shape[1:])
-            out = x.new_empty(shape) if ws is None else ws.get("x", shape, x)
-        torch.cat(data.mask_views(x, g, s.data.mask), out=out[i])
-    return out
+        draws.part(i).fill(state.data_gens[r])
+    cfgs = [state.specs[r].data for r in idx]
+    sl = slice(idx.start, idx.stop)
+    x, _ = data.tokens(cfgs, state.features[sl], state.noise_dirs[sl], draws)
+    first, second = data.views(x, draws.keep)
+    shape = (len(idx), 2 * x.shape[1], *x.shape[2:])
+    out = x.new_empty(shape) if ws is None else ws.get("x", shape, x)
+    return torch.cat([first, second], dim=1, out=out)

@@ -67,37 +67,96 @@ def minority_mask(cfg: DataConfig) -> np.ndarray:
     return np.array([False] * cfg.k_maj + [True] * cfg.k_min)
 
 
-def sample_codes(
-    cfg: DataConfig, n: int, g: torch.Generator, probs: torch.Tensor | None = None
-) -> torch.Tensor:
-    """(n, K) codes z in {-1, 0, +1}: feature j present with ``probs[j]``, random sign."""
-    device = g.device
-    probs = (feature_probs(cfg) if probs is None else probs).to(device)
-    present = torch.rand(n, cfg.k, generator=g, device=device) < probs
-    sign = torch.randint(0, 2, (n, cfg.k), generator=g, device=device) * 2 - 1
-    return present * sign
+@dataclass
+class Draws:
+    """The random numbers behind one batch of n samples; leading axes (replicas) allowed.
 
-
-def sample_tokens(
-    cfg: DataConfig, dictionary: Dictionary, z: torch.Tensor, g: torch.Generator
-) -> torch.Tensor:
-    """(n, L, d) tokens for codes ``z`` (n, K).
-
-    Token l carries each present feature with probability ``p_token``; noise is isotropic
-    N(0, sigma^2/d I) per token plus amplitudes N(0, sigma_corr^2) along the fixed correlated
-    directions, shared by the tokens of a sample.
+    ``present``, ``carry`` uniform in [0, 1): (..., n, K) and (..., n, L, K); ``sign``
+    (..., n, K) integers 0 or 1 (the sign of a present feature is 2 sign - 1); ``noise``
+    (..., n, L, d) and ``amp`` (..., n, 1, n_corr) standard normal; ``keep`` (..., n, L, d),
+    or (..., n, 1, d) for one mask per sample, integers 0 or 1 (the first view's mask), or
+    None when no views are drawn. Drawn in this order from one generator.
     """
-    n, device = z.shape[0], z.device
-    carry = torch.rand(n, cfg.seq_len, cfg.k, generator=g, device=device) < cfg.p_token
-    coef = z[:, None, :].to(torch.float32) * carry
-    x = coef @ dictionary.features.T
-    x += torch.randn(n, cfg.seq_len, cfg.d, generator=g, device=device) * (
-        cfg.sigma / math.sqrt(cfg.d)
-    )
-    if cfg.n_corr:
-        amp = torch.randn(n, 1, cfg.n_corr, generator=g, device=device) * cfg.sigma_corr
-        x += amp @ dictionary.noise_dirs.T
-    return x
+
+    present: torch.Tensor
+    sign: torch.Tensor
+    carry: torch.Tensor
+    noise: torch.Tensor
+    amp: torch.Tensor
+    keep: torch.Tensor | None
+
+    @classmethod
+    def empty(cls, cfg: DataConfig, shape: tuple[int, ...], views: bool, device) -> Draws:
+        """Uninitialised draws for a batch of n = shape[-1] samples with leading ``shape``."""
+        k, seq, d = cfg.k, cfg.seq_len, cfg.d
+        f32, i64 = {"device": device}, {"device": device, "dtype": torch.int64}
+        mask = (seq if cfg.mask == "token" else 1, d)
+        return cls(
+            torch.empty(*shape, k, **f32),
+            torch.empty(*shape, k, **i64),
+            torch.empty(*shape, seq, k, **f32),
+            torch.empty(*shape, seq, d, **f32),
+            torch.empty(*shape, 1, cfg.n_corr, **f32),
+            torch.empty(*shape, *mask, **i64) if views else None,
+        )
+
+    def fill(self, g: torch.Generator) -> Draws:
+        """Draw every field in place from ``g``, in the order of the class docstring."""
+        torch.rand(self.present.shape, generator=g, out=self.present)
+        torch.randint(0, 2, self.sign.shape, generator=g, out=self.sign)
+        torch.rand(self.carry.shape, generator=g, out=self.carry)
+        torch.randn(self.noise.shape, generator=g, out=self.noise)
+        torch.randn(self.amp.shape, generator=g, out=self.amp)
+        if self.keep is not None:
+            torch.randint(0, 2, self.keep.shape, generator=g, out=self.keep)
+        return self
+
+    def part(self, i: int) -> Draws:
+        """The draws of replica ``i`` of stacked draws (views into them)."""
+        keep = None if self.keep is None else self.keep[i]
+        return Draws(self.present[i], self.sign[i], self.carry[i], self.noise[i], self.amp[i], keep)
+
+
+def draw(cfg: DataConfig, n: int, g: torch.Generator, views: bool = False) -> Draws:
+    """Fresh :class:`Draws` for n samples from ``g``."""
+    return Draws.empty(cfg, (n,), views, g.device).fill(g)
+
+
+def _column(cfgs, get, device, shape=(1, 1, 1)) -> torch.Tensor:
+    """(R, *shape) float32 tensor of one value per config (broadcast over a batch)."""
+    return torch.tensor([get(c) for c in cfgs], dtype=torch.float32, device=device).view(-1, *shape)
+
+
+def tokens(
+    cfgs: list[DataConfig],
+    features: torch.Tensor,
+    noise_dirs: torch.Tensor,
+    d: Draws,
+    probs: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens (R, n, L, d) and codes (R, n, K) of R replicas from their stacked draws.
+
+    ``cfgs`` one DataConfig per replica, ``features`` (R, d, K) and ``noise_dirs``
+    (R, d, n_corr) their dictionaries. Feature j is present with probability ``probs[j]``
+    (default: q, or q / rho for minority features) and a random sign; token l carries each
+    present feature with probability ``p_token``; the noise is isotropic N(0, sigma^2 / d I)
+    per token plus amplitudes N(0, sigma_corr^2) along the correlated directions, shared by
+    the tokens of a sample.
+    """
+    device = features.device
+    if probs is None:
+        p = torch.stack([feature_probs(c) for c in cfgs]).to(device)[:, None]  # (R, 1, K)
+    else:
+        p = probs.to(device)
+    z = (d.present < p) * (d.sign * 2 - 1)  # (R, n, K)
+    carry = d.carry < _column(cfgs, lambda c: c.p_token, device)
+    coef = z[:, :, None, :].to(torch.float32) * carry  # (R, n, L, K)
+    x = coef @ features.transpose(1, 2)[:, None]
+    x += d.noise * _column(cfgs, lambda c: c.sigma / math.sqrt(c.d), device)
+    if cfgs[0].n_corr:
+        amp = d.amp * _column(cfgs, lambda c: c.sigma_corr, device)
+        x += amp @ noise_dirs.transpose(1, 2)[:, None]
+    return x, z
 
 
 def sample_batch(
@@ -107,9 +166,18 @@ def sample_batch(
     g: torch.Generator,
     probs: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tokens (n, L, d) and their ground-truth codes (n, K)."""
-    z = sample_codes(cfg, n, g, probs)
-    return sample_tokens(cfg, dictionary, z, g), z
+    """Tokens (n, L, d) and their ground-truth codes (n, K) of one replica (see :func:`tokens`)."""
+    d = draw(cfg, n, g)
+    stacked = Draws(*(None if v is None else v[None] for v in vars(d).values()))
+    x, z = tokens([cfg], dictionary.features[None], dictionary.noise_dirs[None], stacked, probs)
+    return x[0], z[0]
+
+
+def views(x: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two complementary masked views ``2 D x`` and ``2 (1 - D) x`` of tokens ``x``
+    (..., n, L, d) for the first view's mask ``keep`` (..., n, L or 1, d) of 0s and 1s."""
+    keep = keep.to(x.dtype)
+    return 2 * keep * x, 2 * (1 - keep) * x
 
 
 def mask_views(
@@ -126,5 +194,4 @@ def mask_views(
     if granularity not in MASKS:
         raise ValueError(f"granularity must be one of {MASKS} (got {granularity!r})")
     shape = x.shape if granularity == "token" else (*x.shape[:-2], 1, x.shape[-1])
-    keep = torch.randint(0, 2, shape, generator=g, device=x.device).to(x.dtype)
-    return 2 * keep * x, 2 * (1 - keep) * x
+    return views(x, torch.randint(0, 2, shape, generator=g, device=x.device))

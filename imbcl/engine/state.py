@@ -66,7 +66,12 @@ class Hyper:
 
     def kappa(self, step: int) -> torch.Tensor:
         """(R,) bias multiplier at ``step``: kappa_max, ramped linearly over ``ramp`` steps."""
-        frac = torch.where(self.ramp > 0, (step / self.ramp.clamp(min=1)).clamp(max=1.0), 1.0)
+        return self.kappas(step, step + 1)[0]
+
+    def kappas(self, start: int, end: int) -> torch.Tensor:
+        """(end - start, R) the bias multipliers of the steps start, ..., end - 1."""
+        t = torch.arange(start, end, dtype=torch.float32, device=self.ramp.device)[:, None]
+        frac = torch.where(self.ramp > 0, (t / self.ramp.clamp(min=1)).clamp(max=1.0), 1.0)
         return self.kappa_max * frac
 
 
@@ -111,8 +116,9 @@ def init_params(specs: Sequence[RunSpec], device: torch.device) -> dict[str, tor
 class ReplicaState:
     """R replicas' parameters, data generators, step count and pruning mask.
 
-    ``dictionaries`` holds each replica's :class:`imbcl.engine.data.Dictionary` and
-    ``features`` (R, d, K) their feature columns; ``minority`` (K,) marks minority features.
+    ``dictionaries`` holds each replica's :class:`imbcl.engine.data.Dictionary`, ``features``
+    (R, d, K) their feature columns and ``noise_dirs`` (R, d, n_corr) their correlated-noise
+    directions; ``minority`` (K,) marks minority features.
     ``step`` counts SGD steps taken so far; ``pruned`` is the mask held on W, if any.
     """
 
@@ -124,6 +130,7 @@ class ReplicaState:
         self.minority = data.minority_mask(s0.data)
         self.dictionaries = [data.make_dictionary(s.data, s.seed, device) for s in self.specs]
         self.features = torch.stack([dc.features for dc in self.dictionaries])  # (R, d, K)
+        self.noise_dirs = torch.stack([dc.noise_dirs for dc in self.dictionaries])  # (R, d, c)
         self.params = init_params(self.specs, device)
         self.data_gens = [generator(s.seed, Stream.DATA, device) for s in self.specs]
         self.hyper = Hyper.from_specs(self.specs, device)

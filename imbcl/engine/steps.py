@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from imbcl.engine import model
-from imbcl.engine.batches import joined_views
+from imbcl.engine.batches import empty_draws, joined_views
 from imbcl.engine.config import ConfigError
 from imbcl.engine.loss import info_nce_grads, l2_penalty, symmetric_info_nce
 from imbcl.engine.state import ReplicaState
@@ -37,26 +37,36 @@ def step_kind(kind: str, state: ReplicaState) -> str:
 
 
 class FusedStep:
-    """SGD step of the replicas ``sl`` (indices ``idx``) with frozen attention, by hand."""
+    """SGD step of the replicas ``sl`` (indices ``idx``) with frozen attention, by hand.
 
-    def __init__(self, state: ReplicaState, p: dict, sl: slice, idx: range):
+    ``kappas`` (T, Rc) are the chunk's bias multipliers of the steps ``start`` .. ``start + T
+    - 1``. With W_V the identity (the book's frozen attention) the effective weights are W
+    itself and the products by W_V are skipped (exactly: the same numbers).
+    """
+
+    def __init__(self, state, p: dict, sl: slice, idx: range, start: int, kappas: torch.Tensor):
         self.state, self.p, self.sl, self.idx = state, p, sl, idx
+        self.start, self.kappas = start, kappas
         self.form = model.attention_form(p["WQ"], p["WK"])
         self.c, self.ws = model.scalar_form(self.form), model.Workspace()
+        eye = torch.eye(state.d, dtype=p["WV"].dtype, device=p["WV"].device)
+        self.identity_v = bool(torch.equal(p["WV"], eye.expand_as(p["WV"])))
+        self.draws = empty_draws(state, idx)
 
     @torch.no_grad()
     def __call__(self, t: int) -> torch.Tensor:
         state, p, sl, h = self.state, self.p, self.sl, self.state.hyper
-        x = joined_views(state, self.idx, self.ws)
+        x = joined_views(state, self.idx, self.draws, self.ws)
         n = x.shape[1] // 2
         hx = model.token_mix(x, self.form, self.c, self.ws)  # (Rc, 2n, L, d)
-        v = model.effective_weights(p["W"], p["WV"])
-        b = model.bias_from_effective(h.kappa(t)[sl], v, h.sigma[sl], state.d)
+        w = p["W"]
+        v = w if self.identity_v else model.effective_weights(w, p["WV"])
+        b = model.bias_from_effective(self.kappas[t - self.start], v, h.sigma[sl], state.d)
         f, active = model.neurons_with_mask(hx, v, b, self.ws)
         nce, df1, df2 = info_nce_grads(f[:, :n], f[:, n:], h.tau[sl])
-        dv = model.neuron_weight_grad(hx, active, torch.cat([df1, df2], dim=1))
-        grad = dv @ p["WV"].transpose(1, 2)
-        w = p["W"]
+        grad = model.neuron_weight_grad(hx, active, torch.cat([df1, df2], dim=1))
+        if not self.identity_v:
+            grad = grad @ p["WV"].transpose(1, 2)
         grad.add_(w * h.weight_decay[sl, None, None])
         w.sub_(h.lr[sl, None, None] * grad)
         if state.pruned is not None:
@@ -67,17 +77,19 @@ class FusedStep:
 class AutogradStep:
     """SGD step of the replicas ``sl`` (indices ``idx``) through autograd."""
 
-    def __init__(self, state: ReplicaState, p: dict, sl: slice, idx: range):
+    def __init__(self, state, p: dict, sl: slice, idx: range, start: int, kappas: torch.Tensor):
         self.state, self.p, self.sl, self.idx = state, p, sl, idx
+        self.start, self.kappas = start, kappas
+        self.draws = empty_draws(state, idx)
 
     def __call__(self, t: int) -> torch.Tensor:
         state, p, sl, h = self.state, self.p, self.sl, self.state.hyper
-        x = joined_views(state, self.idx)
+        x = joined_views(state, self.idx, self.draws)
         n = x.shape[1] // 2
         names = state.trainable
         for name in names:
             p[name].requires_grad_(True)
-        b = model.bias(h.kappa(t)[sl], p["W"], p["WV"], h.sigma[sl], state.d)
+        b = model.bias(self.kappas[t - self.start], p["W"], p["WV"], h.sigma[sl], state.d)
         with torch.set_grad_enabled(len(names) > 1):
             h1 = model.attention(x[:, :n], p["WQ"], p["WK"], p["WV"])
             h2 = model.attention(x[:, n:], p["WQ"], p["WK"], p["WV"])
@@ -95,6 +107,8 @@ class AutogradStep:
         return nce.detach()
 
 
-def make_step(kind: str, state: ReplicaState, p: dict, sl: slice, idx: range):
-    """The step of ``kind`` ("fused" or "autograd", see :func:`step_kind`) for one chunk."""
-    return (FusedStep if kind == "fused" else AutogradStep)(state, p, sl, idx)
+def make_step(kind: str, state: ReplicaState, p: dict, sl: slice, idx: range, start: int, end: int):
+    """The step of ``kind`` ("fused" or "autograd", see :func:`step_kind`) for one chunk,
+    for the steps ``start`` .. ``end - 1``."""
+    kappas = state.hyper.kappas(start, end)[:, sl]
+    return (FusedStep if kind == "fused" else AutogradStep)(state, p, sl, idx, start, kappas)

@@ -5,9 +5,9 @@ symmetric InfoNCE plus an L2 penalty, on fresh samples every step. Its parts hav
 each: the state (:mod:`imbcl.engine.state`), the batch stream (:mod:`imbcl.engine.batches`),
 the step functions (:mod:`imbcl.engine.steps`, chosen by the ``step`` argument) and the
 recorder that builds the :class:`History` (:mod:`imbcl.engine.recorder`). Replica r depends
-only on its own RunSpec, so it trains to the same weights alone or inside any group. On a GPU
-all replicas are stacked into one batched computation; on the CPU they run one after another
-(``chunk``), which the benchmark found faster there (see ``benchmarks/bench_train.py``).
+only on its own RunSpec, so it trains to the same weights (up to float rounding) alone or inside
+any group. Replicas are stacked into batched computations of ``chunk`` replicas: all of them on
+a GPU, on the CPU as many as a measured cost rule allows (:func:`default_chunk`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,20 @@ class DivergenceError(RuntimeError):
 DIVERGENCE = ("warn", "raise")
 
 
+#: On the CPU, replicas are stacked while batch x m x (stacked replicas) stays within this:
+#: ``benchmarks/bench_book.py --step`` measured stacking 8 replicas 36-50 % cheaper per
+#: model-step than one at a time at batch x m up to 8,192, 4 best at 16,384, 2 at 32,768.
+STACK_ELEMENTS = 65536
+
+
+def default_chunk(spec: RunSpec, n_replicas: int, device: torch.device) -> int:
+    """Replicas per stacked computation: all of them on a GPU; on the CPU as many as keep
+    batch x m x chunk within :data:`STACK_ELEMENTS` (at least one)."""
+    if device.type != "cpu":
+        return n_replicas
+    return max(1, min(n_replicas, STACK_ELEMENTS // (spec.train.batch * spec.model.m)))
+
+
 def _progress_default() -> bool:
     return os.environ.get("IMBCL_PROGRESS", "1") not in {"0", "false", "False"}
 
@@ -45,8 +59,7 @@ def _progress_default() -> bool:
 class Replicas(ReplicaState):
     """R replicas trained together: :class:`ReplicaState` plus training, evaluation, pruning.
 
-    ``chunk`` replicas are stacked into one computation (default: all on CUDA, one at a time
-    on the CPU). ``step`` chooses the step implementation: "fused" (frozen attention, gradients
+    ``chunk`` replicas are stacked into one computation (default: :func:`default_chunk`). ``step`` chooses the step implementation: "fused" (frozen attention, gradients
     by hand), "autograd", or "auto" (fused whenever the attention is frozen).
     """
 
@@ -57,7 +70,7 @@ class Replicas(ReplicaState):
         super().__init__(specs, device)
         if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
             raise ConfigError(f"chunk must be a positive integer or None (got {chunk!r})")
-        self.chunk = chunk or (self.n_replicas if device.type == "cuda" else 1)
+        self.chunk = chunk or default_chunk(self.specs[0], self.n_replicas, device)
         self.step_kind = step_kind(step, self)
 
     # --------------------------------------------------------------- training
@@ -108,7 +121,7 @@ class Replicas(ReplicaState):
         if rec.steps and rec.steps[0] == start:
             rec.record(slot, self, p, sl, start, float("nan"))
             slot += 1
-        step = make_step(self.step_kind, self, p, sl, idx)
+        step = make_step(self.step_kind, self, p, sl, idx, start, end)
         for t in range(start, end):
             loss_sum = loss_sum + step(t)
             loss_n += 1

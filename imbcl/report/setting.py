@@ -88,8 +88,7 @@ def bias_in_noise_units(n: int = 4096, directions: int = 64, seed: int = 0) -> p
     cfg, mcfg = DataConfig(), ModelConfig()
     g = generator(seed, Stream.PROBE)
     dictionary = data.make_dictionary(cfg, seed)
-    z = torch.zeros(n, cfg.k, dtype=torch.long)
-    x = data.sample_tokens(cfg, dictionary, z, g)
+    x, _ = data.sample_batch(cfg, dictionary, n, g, probs=torch.zeros(cfg.k))
     view, _ = data.mask_views(x, g, cfg.mask)  # (n, L, d)
     eye = torch.eye(cfg.d)[None]
     h = model.attention(view[None], mcfg.attn_scale * eye, mcfg.attn_scale * eye, eye)[0]

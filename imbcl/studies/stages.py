@@ -244,10 +244,8 @@ def onset_gap(hist: History, threshold: float = metrics.ONSET) -> np.ndarray:
     the order is then undefined, not "majority first".
     """
     on = group_onsets(hist, threshold)
-    with np.errstate(all="ignore"):
-        first_minority = np.where(
-            np.isnan(on["minority"]).all(axis=1), np.nan, np.nanmin(on["minority"], axis=1)
-        )
+    first = np.where(np.isnan(on["minority"]), np.inf, on["minority"]).min(axis=1)
+    first_minority = np.where(np.isinf(first), np.nan, first)
     return first_minority - on["majority"].max(axis=1)
 
 
