@@ -96,3 +96,36 @@ def test_pruning_bases_know_what_they_should():
     assert pruning_basis("coordinate", dics, [0, 1]) is None
     with pytest.raises(ConfigError, match="basis must be given"):
         pruning_basis("estimated", dics, [0, 1])
+
+
+def test_branches_continue_their_run_on_its_batches():
+    base = Replicas([spec(0), spec(1)])
+    base.run(4, progress=False)
+    alone = base.copy()
+    alone.run(6, progress=False)
+    br = base.branches(3)
+    assert br.n_replicas == 6 and br.chunk % 3 == 0 and br.data_leader == [0, 0, 0, 3, 3, 3]
+    assert br.data_gens[0] is br.data_gens[2] and br.data_gens[0] is not br.data_gens[3]
+    twin = br.copy()  # a copy keeps the branches' shared streams
+    assert twin.data_gens[1] is twin.data_gens[0] and twin.data_gens[0] is not br.data_gens[0]
+    br.run(6, progress=False)
+    for r in range(2):
+        for j in range(3):
+            assert torch.allclose(br.params["W"][3 * r + j], alone.params["W"][r], atol=1e-6)
+
+
+def test_pruning_some_branches_leaves_the_others_untouched():
+    br = Replicas([spec(0)]).branches(3)
+    br.run(4, progress=False)
+    mask = br.prune(PruneConfig(rate=0.5, basis="feature"), replicas=[1])
+    assert mask.shape == (1, *br.params["W"].shape[1:])
+    br.prune(PruneConfig(rate=0.3, mode="random"), replicas=[2])  # coordinates
+    br.run(5, progress=False)
+    w = br.params["W"]
+    assert not torch.equal(w[0], w[1]) and not torch.equal(w[0], w[2])
+    coef = w[1] @ br.pruned.basis_inv_t[1]  # held in the feature basis
+    assert coef[mask[0] == 0].abs().max() < 1e-6
+    assert (br.pruned.mask[0] == 1).all() and (w[2][br.pruned.mask[2] == 0] == 0).all()
+    unpruned = Replicas([spec(0)])
+    unpruned.run(9, progress=False)
+    assert torch.allclose(w[0], unpruned.params["W"][0], atol=1e-6)  # branch 0: never pruned

@@ -28,10 +28,20 @@ def joined_views(
     ``idx``, joined along the samples (rows :n are view 1, n: view 2).
 
     ``draws`` (from :func:`empty_draws`) is refilled in place, replica by replica from its own
-    generator. The result lives in ``ws`` when one is given (valid until its next use).
+    generator; a branch copies the draws of its leader (``state.data_leader``). The result lives in ``ws`` when one is given (valid until its next use).
     """
     for i, r in enumerate(idx):
-        draws.part(i).fill(state.data_gens[r])
+        leader = state.data_leader[r]
+        if leader == r:
+            draws.part(i).fill(state.data_gens[r])
+        else:  # a branch: the batch its run would have drawn (its leader is in this chunk)
+            for mine, theirs in zip(
+                vars(draws.part(i)).values(),
+                vars(draws.part(leader - idx.start)).values(),
+                strict=True,
+            ):
+                if mine is not None:
+                    mine.copy_(theirs)
     cfgs = [state.specs[r].data for r in idx]
     sl = slice(idx.start, idx.stop)
     x, _ = data.tokens(cfgs, state.features[sl], state.noise_dirs[sl], draws)

@@ -94,6 +94,26 @@ class PruneMask:
     def clone(self) -> PruneMask:
         return PruneMask(*(None if v is None else v.clone() for v in vars(self).values()))
 
+    def repeat(self, k: int) -> PruneMask:
+        """Every replica's rows repeated k times in a row (for branches)."""
+        return PruneMask(
+            *(None if v is None else v.repeat_interleave(k, 0) for v in vars(self).values())
+        )
+
+    def hold(self, idx: list[int], mask: torch.Tensor, basis_t, basis_inv_t) -> None:
+        """Hold ``mask`` (len(idx), m, d) in the basis ``basis_t`` / ``basis_inv_t``
+        (len(idx), d, d), or coordinates if None, on the replicas ``idx``; the other replicas
+        keep what they hold. A replica that holds nothing has mask 1 in coordinates."""
+        if basis_t is not None and self.basis_t is None:
+            eye = torch.eye(mask.shape[-1], dtype=mask.dtype, device=mask.device)
+            self.basis_t = eye.expand(len(self.mask), -1, -1).clone()
+            self.basis_inv_t = self.basis_t.clone()
+        if self.basis_t is not None:
+            eye = torch.eye(mask.shape[-1], dtype=mask.dtype, device=mask.device)
+            self.basis_t[idx] = eye if basis_t is None else basis_t
+            self.basis_inv_t[idx] = eye if basis_inv_t is None else basis_inv_t
+        self.mask[idx] = mask
+
 
 def init_params(specs: Sequence[RunSpec], device: torch.device) -> dict[str, torch.Tensor]:
     """Initial parameters: W ~ N(0, init_scale^2) from each seed's INIT stream,
@@ -120,6 +140,8 @@ class ReplicaState:
     (R, d, K) their feature columns and ``noise_dirs`` (R, d, n_corr) their correlated-noise
     directions; ``minority`` (K,) marks minority features.
     ``step`` counts SGD steps taken so far; ``pruned`` is the mask held on W, if any.
+    ``data_leader[r]`` is the replica whose draws replica r's batches are (r itself, or, for
+    branches of one run, the first branch: see :meth:`imbcl.engine.train.Replicas.branches`).
     """
 
     def __init__(self, specs: Sequence[RunSpec], device: torch.device):
@@ -133,6 +155,7 @@ class ReplicaState:
         self.noise_dirs = torch.stack([dc.noise_dirs for dc in self.dictionaries])  # (R, d, c)
         self.params = init_params(self.specs, device)
         self.data_gens = [generator(s.seed, Stream.DATA, device) for s in self.specs]
+        self.data_leader = list(range(len(self.specs)))
         self.hyper = Hyper.from_specs(self.specs, device)
         self.step = 0
         self.pruned: PruneMask | None = None
@@ -175,10 +198,11 @@ class ReplicaState:
         """An independent copy: parameters, data streams, step and mask (for paired runs)."""
         other = copy.copy(self)
         other.params = {k: v.clone() for k, v in self.params.items()}
-        other.data_gens = []
+        clones: dict[int, torch.Generator] = {}  # branches that share a stream keep sharing
         for g in self.data_gens:
-            h = torch.Generator(device=g.device)
-            h.set_state(g.get_state())
-            other.data_gens.append(h)
+            if id(g) not in clones:
+                clones[id(g)] = torch.Generator(device=g.device)
+                clones[id(g)].set_state(g.get_state())
+        other.data_gens = [clones[id(g)] for g in self.data_gens]
         other.pruned = None if self.pruned is None else self.pruned.clone()
         return other

@@ -12,6 +12,7 @@ a GPU, on the CPU as many as a measured cost rule allows (:func:`default_chunk`)
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from imbcl.engine.config import ConfigError, PruneConfig, RunSpec
 from imbcl.engine.history import History
 from imbcl.engine.recorder import Recorder, record_steps
 from imbcl.engine.runtime import default_device
-from imbcl.engine.state import PruneMask, ReplicaState
+from imbcl.engine.state import Hyper, PruneMask, ReplicaState
 from imbcl.engine.steps import make_step, step_kind
 from imbcl.engine.streams import Stream, generator
 
@@ -166,23 +167,58 @@ class Replicas(ReplicaState):
         params = {k: v[idx] for k, v in self.params.items()}
         return model.encode(x.to(self.device), params, self.bias()[idx])
 
+    # ---------------------------------------------------------------- branches
+    def branches(self, k: int) -> Replicas:
+        """These replicas, each repeated ``k`` times in a row: replica r becomes branches
+        r k, ..., r k + k - 1, each starting from its parameters, step, mask and data stream.
+
+        The branches of one replica see exactly the batches it would have seen: they share its
+        stream, which is drawn once per step, and they are stacked together (``chunk`` is a
+        multiple of ``k``). Treat branches differently with :meth:`prune` and ``replicas``.
+        """
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"k must be a positive integer (got {k!r})")
+
+        def repeat(seq):
+            return [x for x in seq for _ in range(k)]
+
+        other = copy.copy(self)
+        other.specs = repeat(self.specs)
+        other.dictionaries = repeat(self.dictionaries)
+        other.features = self.features.repeat_interleave(k, 0)
+        other.noise_dirs = self.noise_dirs.repeat_interleave(k, 0)
+        other.params = {n: v.repeat_interleave(k, 0) for n, v in self.params.items()}
+        other.data_gens = repeat(self.copy().data_gens)
+        other.data_leader = [r - r % k for r in range(k * self.n_replicas)]
+        other.hyper = Hyper.from_specs(other.specs, self.device)
+        other.pruned = None if self.pruned is None else self.pruned.repeat(k)
+        other.chunk = k * max(1, default_chunk(other.specs[0], len(other.specs), self.device) // k)
+        return other
+
     # ---------------------------------------------------------------- pruning
     @torch.no_grad()
-    def prune(self, cfg: PruneConfig, basis: torch.Tensor | None = None) -> torch.Tensor:
-        """Zero a fraction ``cfg.rate`` of each replica's neuron-weight coefficients.
+    def prune(
+        self, cfg: PruneConfig, basis: torch.Tensor | None = None, replicas=None
+    ) -> torch.Tensor:
+        """Zero a fraction ``cfg.rate`` of the neuron-weight coefficients of each of the
+        ``replicas`` (indices; default all), each ranked within its own replica.
 
         The basis is :func:`imbcl.engine.prune.pruning_basis` of ``cfg.basis``; ``basis``
-        (R, d, d) gives the columns b_k when it is "estimated". With ``keep_mask`` the mask is
-        re-applied after every later step. Returns the mask.
+        (R', d, d), one per selected replica, gives the columns b_k when it is "estimated".
+        With ``keep_mask`` the mask is re-applied after every later step (other replicas keep
+        what they hold); without it, the selected replicas hold no mask. Returns the mask
+        (R', m, d).
         """
         if not isinstance(cfg, PruneConfig):
             raise ConfigError(f"cfg must be a PruneConfig (got {type(cfg).__name__})")
-        seeds = [s.seed for s in self.specs]
-        b = prune.pruning_basis(cfg.basis, self.dictionaries, seeds, basis, self.device)
+        idx = self.indices(replicas)
+        dictionaries = [self.dictionaries[i] for i in idx]
+        seeds = [self.specs[i].seed for i in idx]
+        b = prune.pruning_basis(cfg.basis, dictionaries, seeds, basis, self.device)
         bt = bit = None
         if b is not None:
             bt, bit = b.transpose(1, 2), torch.linalg.inv(b).transpose(1, 2)
-        coef = prune.to_coefficients(self.params["W"], bit)
+        coef = prune.to_coefficients(self.params["W"][idx], bit)
         if cfg.mode == "magnitude":
             mask = prune.magnitude_mask(coef, cfg.rate, cfg.scope)
         else:
@@ -192,13 +228,21 @@ class Replicas(ReplicaState):
                         (1, *coef.shape[1:]),
                         cfg.rate,
                         cfg.scope,
-                        generator(s.seed, Stream.PRUNE, self.device),
+                        generator(seed, Stream.PRUNE, self.device),
                     )
-                    for s in self.specs
+                    for seed in seeds
                 ]
             )
-        self.params["W"] = prune.from_coefficients(coef * mask, bt)
-        self.pruned = PruneMask(mask, bt, bit) if cfg.keep_mask else None
+        self.params["W"][idx] = prune.from_coefficients(coef * mask, bt)
+        if cfg.keep_mask or self.pruned is not None:
+            if self.pruned is None:
+                self.pruned = PruneMask(torch.ones_like(self.params["W"]), None, None)
+            if cfg.keep_mask:
+                self.pruned.hold(idx, mask, bt, bit)
+            else:
+                self.pruned.hold(idx, torch.ones_like(mask), None, None)
+            if bool((self.pruned.mask == 1).all()):
+                self.pruned = None
         return mask
 
 
