@@ -56,7 +56,9 @@ def test_claim_values():
     stage_ii = np.log(np.array([0.5, 1.5, 2.5]) / 4)  # minority halved at step 200
     np.testing.assert_allclose(values["ch3.minority-noisier-stage-ii"], stage_ii)
     np.testing.assert_allclose(values["ch3.probe-gap-grows"], [1.0, 1.0, 1.0])
-    np.testing.assert_allclose(values["ch3.ratio-falls"], [-1.0, -1.0, -1.0])
+    # minority feature side at rho = 8 over rho = 1, at the end: (0.5 + s) / (4 + s)
+    ratio = (0.5 + np.arange(3)) / (4.0 + np.arange(3))
+    np.testing.assert_allclose(values["ch3.ratio-falls"], np.log(ratio))
 
 
 def test_rank_trend_per_seed_and_nan_when_constant_or_missing():
@@ -71,6 +73,17 @@ def test_rank_trend_per_seed_and_nan_when_constant_or_missing():
     lost = seeds.drop(seeds.index[(seeds.rho == 4.0) & (seeds.seed == 2)])
     trend = ch3.rank_trend(lost, "best_minority")
     assert trend[1] == pytest.approx(0.5) and np.isnan(trend[2])
+
+
+def test_log_change_per_seed_and_its_regimes():
+    ratios, probes = _frames(lambda r, s: 4.0 / r + s, lambda r, s: 0.5)
+    seeds = S.seed_table(ratios, probes)
+    lost = seeds.drop(seeds.index[(seeds.rho == 1.0) & (seeds.seed == 0)])
+    change = ch3.log_change(lost, "best_minority", 8.0, 1.0)
+    assert np.isnan(change[0])
+    np.testing.assert_allclose(change[1:], np.log([1.5 / 5.0, 2.5 / 6.0]))
+    with pytest.raises(KeyError, match="no runs at rho = 16, sigma = 1"):
+        ch3.log_change(seeds, "best_minority", 16.0, 1.0)
 
 
 def test_statistics_need_the_claims_regimes():
@@ -90,7 +103,8 @@ def test_claims_from_results_end_to_end():
     assert set(values) == {spec.id for spec in for_chapter("ch3")}
     for claim, v in values.items():
         assert v.shape == (2,), claim
-    for claim in ("ch3.control-probe", "ch3.minority-noisier", "ch3.minority-noisier-stage-ii"):
+    finite = ("ch3.control-probe", "ch3.minority-noisier", "ch3.minority-noisier-stage-ii")
+    for claim in (*finite, "ch3.ratio-falls"):
         assert np.isfinite(values[claim]).all(), claim
 
 

@@ -50,9 +50,9 @@ CHANCE = 1.0 / 3.0
 #: The recipe's isotropic noise scale, where every claim is tested.
 RECIPE_SIGMA = DataConfig().sigma
 #: The regimes of the registered claims (imbcl.report.registry, ids ch3.*).
-CONTROL_RHO = 1.0  # ch3.control-probe
+CONTROL_RHO = 1.0  # ch3.control-probe, ch3.ratio-falls (its reference)
 NOISIER_RHO = 4.0  # ch3.minority-noisier
-GAP_RHO = 8.0  # ch3.probe-gap, ch3.minority-noisier-stage-ii
+GAP_RHO = 8.0  # ch3.probe-gap, ch3.minority-noisier-stage-ii, ch3.ratio-falls
 STAGE_II_STEP = 200  # ch3.minority-noisier-stage-ii
 CLAIM_RHOS = (CONTROL_RHO, NOISIER_RHO, GAP_RHO)
 
