@@ -294,3 +294,15 @@ def test_stage_check_and_recovery_from_results(tiny_result):
     assert row["t1 in stage II"] == (row["end of I"] < 10 < row["end of II"])
     rec = ps.ica_recovery([tiny_result])
     assert len(rec) == 1 and 0 < rec.minority[0] <= 1
+
+
+def test_regimes_place_every_cell_on_the_atlas():
+    full = ps.Settings.from_params("full")
+    found = ps.regimes(full)
+    assert [r["rho"] for r in found] == [8.0, 4.0, 12.0]
+    assert {r["deviation"] for r in found} == {"pruned at step t1 = 170, mask held"}
+    small = ps.regimes(ps.Settings.from_params("small"))
+    assert small[0]["deviation"] == (
+        "pruned at step t1 = 40, mask held, d = 32, features = 4, m = 32, batch = 32, "
+        "steps = 160, ramp_steps = 80"
+    )

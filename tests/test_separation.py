@@ -165,6 +165,16 @@ def test_profiles_and_plan():
     assert (spec.data.mask, spec.seed) == ("sample", 100)
 
 
+def test_regimes_place_every_rho_of_both_noise_levels_on_the_atlas():
+    full = S.Settings.from_params("full")
+    found = S.regimes(full)
+    assert [r["rho"] for r in found] == [1.0, 2.0, 4.0, 8.0, 16.0, 2.0]
+    assert {r["label"] for r in found} == {"Ch3"}
+    assert found[0]["deviation"] == "records every 25 steps"
+    assert found[-1]["deviation"] == "σ = 2, records every 25 steps"
+    assert [r["rho"] for r in S.regimes(S.Settings.from_params("small"))] == [1.0, 4.0, 8.0]
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

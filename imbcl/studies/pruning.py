@@ -529,3 +529,30 @@ def ica_recovery(results) -> pd.DataFrame:
                 | {"majority": float(maj), "minority": float(mnr)}
             )
     return pd.DataFrame(rows, columns=["rho", "seed", "majority", "minority"])
+
+
+# ------------------------------------------------------------------------------ the atlas
+#: The recipe's values of the sizes a profile of this chapter may change.
+RECIPE_SIZES = {
+    "d": DataConfig().d,
+    "features": DataConfig().k_maj,
+    "m": ModelConfig().m,
+    "batch": TrainConfig().batch,
+    "steps": TrainConfig().steps,
+    "ramp_steps": ModelConfig().ramp_steps,
+}
+
+
+def regimes(settings: Settings) -> list[dict]:
+    """Where the chapter runs, for the atlas: label, rho and what differs from the recipe (the
+    pruning, and any size of the recipe the settings change)."""
+    changed = [
+        f"{name} = {getattr(settings, name)}"
+        for name, value in RECIPE_SIZES.items()
+        if getattr(settings, name) != value
+    ]
+    deviation = ", ".join([f"pruned at step t1 = {settings.t1}, mask held", *changed])
+    return [
+        {"label": "Ch4", "rho": rho, "deviation": deviation}
+        for rho in (settings.rho, *settings.other_rhos)
+    ]

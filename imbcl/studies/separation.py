@@ -297,3 +297,15 @@ def _wide(ratios: pd.DataFrame, step: int, values: list[str]) -> pd.DataFrame:
     if at.empty:
         raise KeyError(f"step {step} was not recorded (records: {sorted(ratios.step.unique())})")
     return at.pivot(index=["sigma", "rho", "seed"], columns="group", values=values)
+
+
+# ------------------------------------------------------------------------------ the atlas
+def regimes(settings: Settings) -> list[dict]:
+    """Where the chapter runs, for the atlas: label, rho and what differs from the recipe."""
+    records = f"records every {settings.record_every} steps"
+    rows = [{"label": "Ch3", "rho": rho, "deviation": records} for rho in settings.grid("rho_grid")]
+    noisy = f"σ = {settings.sigma_noisy:g}, {records}"
+    return rows + [
+        {"label": "Ch3", "rho": rho, "deviation": noisy}
+        for rho in settings.grid("rho_grid_noisy", allow_empty=True)
+    ]
