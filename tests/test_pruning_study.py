@@ -13,6 +13,7 @@ import torch
 from imbcl import DataConfig, History, ModelConfig, RunSpec, TrainConfig
 from imbcl.engine.config import ConfigError
 from imbcl.engine.train import Replicas
+from imbcl.report import ch4
 from imbcl.studies import pruning as ps
 
 DATA = DataConfig(d=16, k_maj=2, k_min=2, n_corr=2, rho=4)
@@ -287,7 +288,7 @@ def test_cell_task_refuses_a_window_past_the_end():
 
 
 def test_stage_check_and_recovery_from_results(tiny_result):
-    check = ps.stage_check([tiny_result])
+    check = ch4.stage_check([tiny_result])
     assert list(check.columns) == ["rho", "seed", "t1", "end of I", "end of II", "t1 in stage II"]
     row = check.iloc[0]
     assert row.t1 == 10 and row.seed == 5

@@ -21,7 +21,7 @@ import pandas as pd
 from imbcl.report import figures
 from imbcl.report.paired import cell_text, paired_deltas, summarise
 from imbcl.report.registry import MIN_SEEDS
-from imbcl.studies import pruning
+from imbcl.studies import pruning, stages
 
 #: Bases in display order, with what each knows of the data model.
 BASES = {
@@ -187,6 +187,32 @@ def update_panel(table: pd.DataFrame):
     return basis_panels(
         rows, "log_amplification", "log amplification of\nminority / majority updates", True
     )
+
+
+def stage_check(results) -> pd.DataFrame:
+    """Per (rho, seed) of the results of :func:`imbcl.studies.pruning.plan`: the pruning step
+    t1, the twin's stage boundaries (Chapter 1's :func:`imbcl.studies.stages.stage_boundaries`
+    on :func:`imbcl.studies.pruning.twin_histories`, steps; NaN if not found) and whether t1
+    lies strictly inside stage II."""
+    t1 = {(r.table.rho[0], r.table.seed[0]): int(r.table.t1[0]) for r in results}
+    frames = []
+    for rho, hist in pruning.twin_histories(results).items():
+        bounds = stages.stage_boundaries(hist)
+        seeds = [s.seed for s in hist.specs]
+        step = np.array([t1[(rho, s)] for s in seeds])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "rho": rho,
+                    "seed": seeds,
+                    "t1": step,
+                    "end of I": bounds[:, 0],
+                    "end of II": bounds[:, 1],
+                    "t1 in stage II": (bounds[:, 0] < step) & (step < bounds[:, 1]),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
 
 
 def stage_table(check: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,8 @@ one task (:func:`cell_task`):
    the kept feature coefficients in the ``window`` steps after pruning
    (:func:`update_amplification`);
 4. returns one row per branch, and the twin's whole record (base and continuation), from
-   which the chapter reads each seed's stage boundaries (:func:`stage_check`).
+   which the chapter reads each seed's stage boundaries (:func:`twin_histories`,
+   :func:`imbcl.report.ch4.stage_check`).
 
 A pruned branch and its twin see the same batches, so the paired change (pruned minus twin,
 same seed) isolates the pruning. A :class:`Setting` is a basis, a mode and a rate; every
@@ -52,7 +53,6 @@ from imbcl.engine.history import History
 from imbcl.engine.settings import StudySettings
 from imbcl.engine.streams import Stream
 from imbcl.engine.train import Replicas
-from imbcl.studies import stages
 from imbcl.sweep import Result, Task
 
 MODES = ("magnitude", "random")
@@ -489,31 +489,6 @@ def twin_histories(results) -> dict[float, History]:
         hist = History.from_arrays(r.arrays, r.meta)
         groups.setdefault(hist.specs[0].data.rho, []).append(hist)
     return {rho: History.join(hists) for rho, hists in groups.items()}
-
-
-def stage_check(results) -> pd.DataFrame:
-    """Per (rho, seed): the pruning step t1, the twin's stage boundaries (Chapter 1's
-    :func:`imbcl.studies.stages.stage_boundaries`, steps; NaN if not found) and whether t1
-    lies strictly inside stage II."""
-    t1 = {(r.table.rho[0], r.table.seed[0]): int(r.table.t1[0]) for r in results}
-    frames = []
-    for rho, hist in twin_histories(results).items():
-        bounds = stages.stage_boundaries(hist)
-        seeds = [s.seed for s in hist.specs]
-        step = np.array([t1[(rho, s)] for s in seeds])
-        frames.append(
-            pd.DataFrame(
-                {
-                    "rho": rho,
-                    "seed": seeds,
-                    "t1": step,
-                    "end of I": bounds[:, 0],
-                    "end of II": bounds[:, 1],
-                    "t1 in stage II": (bounds[:, 0] < step) & (step < bounds[:, 1]),
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
 
 
 def ica_recovery(results) -> pd.DataFrame:
