@@ -1,4 +1,5 @@
-"""Chapter 5's tables and figures (imbcl.report.ch5): paired deltas, summaries, CI bars."""
+"""Chapter 5's claims, tables and figures (imbcl.report.ch5): per-seed claims, paired deltas,
+summaries, CI bars."""
 
 from __future__ import annotations
 
@@ -31,6 +32,47 @@ def _results(n_seeds: int = 6) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# ------------------------------------------------------------------ one statistic per seed
+def _fake_table(seeds=(0, 1, 2)) -> pd.DataFrame:
+    """Rows whose accuracies encode method and seed: overall = 10 * method index + seed."""
+    methods = ["untrained", "SimCLR", "prune 0.5", "prune 0.9", "SDCLR 0.5", "balanced"]
+    rows = [
+        {"rho": 50.0, "seed": s, "method": m, "probe": p,
+         "overall": 10.0 * i + s, "head": 0.0, "tail": 5.0 * i - s, "gap": 0.0}
+        for s in seeds for p in ("full", "few-shot") for i, m in enumerate(methods)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_claim_values_are_paired_differences_in_seed_order():
+    table = _fake_table().sample(frac=1.0, random_state=0)  # any row order
+    values = ch5.claim_values(table, [2, 0, 1])
+    assert values["ch5.pretraining-helps"].tolist() == [10.0, 10.0, 10.0]
+    assert values["ch5.imbalance-costs-tail"].tolist() == [20.0, 20.0, 20.0]
+    assert values["ch5.heavy-prune-hurts"].tolist() == [20.0, 20.0, 20.0]
+    with pytest.raises(KeyError, match=r"no rows for seed\(s\) \[7\]"):
+        ch5.claim_values(table, [0, 7])
+    with pytest.raises(KeyError, match="no paired rows for 'SDCLR 0.5' and 'SimCLR'"):
+        ch5.claim_values(table[table.method != "SDCLR 0.5"], [0, 1, 2])
+    seed_dependent = table.assign(tail=np.where(table.method == "balanced", table.seed, 0.0))
+    assert ch5.claim_values(seed_dependent, [2, 0, 1])["ch5.imbalance-costs-tail"].tolist() == [
+        2.0, 0.0, 1.0
+    ]  # fmt: skip
+
+
+def test_contrast_is_the_paired_delta_of_any_two_methods():
+    table = _fake_table()
+    found = ch5.contrast(table, "prune 0.9", "prune 0.5", "full", "overall", 50.0)
+    assert list(found.index) == [0, 1, 2] and found.tolist() == [10.0, 10.0, 10.0]
+    nan = table.assign(overall=np.where(table.method == "prune 0.9", np.nan, table.overall))
+    with pytest.raises(KeyError, match="no paired rows for 'prune 0.9' and 'prune 0.5'"):
+        ch5.contrast(nan, "prune 0.9", "prune 0.5", "full", "overall", 50.0)
+    lost = table[~((table.method == "prune 0.5") & (table.seed == 1))]
+    with pytest.raises(KeyError, match="no paired rows for 'prune 0.9' and 'prune 0.5'"):
+        ch5.contrast(lost, "prune 0.9", "prune 0.5", "full", "overall", 50.0)
+
+
+# ------------------------------------------------------------------ tables and figures
 def test_deltas_subtract_simclr_of_the_same_seed_and_probe():
     paired = ch5.deltas(_results())
     assert set(paired.method) == {"balanced", "untrained"} and len(paired) == 24

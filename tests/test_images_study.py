@@ -10,6 +10,7 @@ from imbcl import sweep
 from imbcl.engine.config import ConfigError
 from imbcl.images import study
 from imbcl.images.encoder import step_flops, token_shape
+from imbcl.report import ch5
 from imbcl.report.paired import paired_deltas
 from imbcl.report.registry import for_chapter
 
@@ -24,7 +25,7 @@ def test_profiles_are_valid_and_hold_the_claims_regime():
     for profile in ("full", "small"):
         s = study.Settings.from_params(profile)
         assert study.CLAIM_RHO in s.rhos and s.n_seeds >= 6
-        assert set(study.CLAIMS.values()) <= {
+        assert set(ch5.CLAIMS.values()) <= {
             (m, r, p, v) for m in s.method_names for r in s.method_names for p, v in
             [("full", "overall"), ("few-shot", "tail")]
         }  # fmt: skip
@@ -117,40 +118,13 @@ def test_seed_task_rows_arrays_and_meta(tiny_results):
 
 def test_claims_from_results_one_value_per_seed(tiny_results):
     settings, results = tiny_results
-    values = study.claims_from_results(settings, results)
+    values = ch5.claims_from_results(settings, results)
     assert list(values) == [s.id for s in for_chapter("ch5")]
     assert all(v.shape == (2,) and np.isfinite(v).all() for v in values.values())
     table = study.results_table(results)
     sel = table[(table.probe == "few-shot") & table.method.isin(["prune 0.5", "SimCLR"])]
     expected = paired_deltas(sel, "method", "SimCLR", ["rho", "seed", "probe"], ["tail"])
     assert np.allclose(values["ch5.prune-helps-tail"], expected.sort_values("seed")["tail"])
-
-
-def _fake_table(seeds=(0, 1, 2)) -> pd.DataFrame:
-    """Rows whose accuracies encode method and seed: overall = 10 * method index + seed."""
-    methods = ["untrained", "SimCLR", "prune 0.5", "prune 0.9", "SDCLR 0.5", "balanced"]
-    rows = [
-        {"rho": 50.0, "seed": s, "method": m, "probe": p,
-         "overall": 10.0 * i + s, "head": 0.0, "tail": 5.0 * i - s, "gap": 0.0}
-        for s in seeds for p in ("full", "few-shot") for i, m in enumerate(methods)
-    ]  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def test_claim_values_are_paired_differences_in_seed_order():
-    table = _fake_table().sample(frac=1.0, random_state=0)  # any row order
-    values = study.claim_values(table, [2, 0, 1])
-    assert values["ch5.pretraining-helps"].tolist() == [10.0, 10.0, 10.0]
-    assert values["ch5.imbalance-costs-tail"].tolist() == [20.0, 20.0, 20.0]
-    assert values["ch5.heavy-prune-hurts"].tolist() == [20.0, 20.0, 20.0]
-    with pytest.raises(KeyError, match=r"no rows for seed\(s\) \[7\]"):
-        study.claim_values(table, [0, 7])
-    with pytest.raises(KeyError, match="no paired rows for 'SDCLR 0.5' and 'SimCLR'"):
-        study.claim_values(table[table.method != "SDCLR 0.5"], [0, 1, 2])
-    seed_dependent = table.assign(tail=np.where(table.method == "balanced", table.seed, 0.0))
-    assert study.claim_values(seed_dependent, [2, 0, 1])["ch5.imbalance-costs-tail"].tolist() == [
-        2.0, 0.0, 1.0
-    ]  # fmt: skip
 
 
 def test_loss_contrast_jump_and_final():

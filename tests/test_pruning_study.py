@@ -1,4 +1,4 @@
-"""Tests for imbcl.studies.pruning: settings, the paired protocol, updates, per-seed claims."""
+"""Tests for imbcl.studies.pruning: settings, the paired protocol, updates, atlas regimes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from imbcl import DataConfig, History, ModelConfig, RunSpec, TrainConfig
 from imbcl.engine.config import ConfigError
 from imbcl.engine.train import Replicas
-from imbcl.report import registry
+from imbcl.report import ch4
 from imbcl.studies import pruning as ps
 
 DATA = DataConfig(d=16, k_maj=2, k_min=2, n_corr=2, rho=4)
@@ -288,7 +288,7 @@ def test_cell_task_refuses_a_window_past_the_end():
 
 
 def test_stage_check_and_recovery_from_results(tiny_result):
-    check = ps.stage_check([tiny_result])
+    check = ch4.stage_check([tiny_result])
     assert list(check.columns) == ["rho", "seed", "t1", "end of I", "end of II", "t1 in stage II"]
     row = check.iloc[0]
     assert row.t1 == 10 and row.seed == 5
@@ -297,54 +297,13 @@ def test_stage_check_and_recovery_from_results(tiny_result):
     assert len(rec) == 1 and 0 < rec.minority[0] <= 1
 
 
-# ------------------------------------------------------------------ one statistic per seed
-def synthetic_cell(n_seeds: int = 6) -> pd.DataFrame:
-    """A main cell whose minority probe is known: twin 0.5 + 0.01 * seed; a setting adds
-    base[basis] + mode_shift[mode] + 0.1 * rate, plus 0.001 * seed."""
-    base = {"coordinate": -0.2, "feature": 0.05, "feature_random": 0.03, "estimated": 0.04}
-    shift = {"magnitude": 0.0, "random": 0.02}
-    rows = []
-    for seed in range(n_seeds):
-        twin = 0.5 + 0.01 * seed
-        rows.append(_row(seed, ps.TWIN, twin))
-        for s in ps.CLAIM_SETTINGS:
-            value = twin + base[s.basis] + shift[s.mode] + 0.1 * s.rate + 0.001 * seed
-            rows.append(_row(seed, s, value, amp=0.3 + seed if s == ps.PAPER else np.nan))
-    return pd.DataFrame(rows)
-
-
-def _row(seed, setting, probe, amp=np.nan):
-    twin = setting.is_twin
-    return {
-        "rho": 8.0,
-        "t1": 170,
-        "seed": seed,
-        "basis": "none" if twin else setting.basis,
-        "mode": "none" if twin else setting.mode,
-        "rate": setting.rate,
-        "setting": setting.label,
-        "probe_min": probe,
-        "log_amplification": amp,
-    }
-
-
-def test_claim_values_one_number_per_seed():
-    values = ps.claim_values(synthetic_cell())
-    assert set(values) == {s.id for s in registry.for_chapter("ch4")}
-    seed = 0.001 * np.arange(6)
-    np.testing.assert_allclose(values["ch4.magnitude-helps-coordinate"], -0.2 + 0.05 + seed)
-    np.testing.assert_allclose(values["ch4.magnitude-helps-feature"], 0.05 + 0.05 + seed)
-    np.testing.assert_allclose(values["ch4.too-much-hurts"], 0.1 * (0.97 - 0.5))
-    np.testing.assert_allclose(values["ch4.magnitude-beats-random"], 0.02)
-    np.testing.assert_allclose(values["ch4.oracle-not-special"], 0.05 - 0.03)
-    np.testing.assert_allclose(values["ch4.updates-amplified"], 0.3 + np.arange(6))
-
-
-def test_claim_values_need_one_cell_and_its_settings():
-    two = pd.concat([synthetic_cell(), synthetic_cell().assign(rho=4.0)])
-    with pytest.raises(ValueError, match=r"the table must hold one cell"):
-        ps.claim_values(two)
-    missing = synthetic_cell()
-    missing = missing[missing.setting != "estimated · random · 0.9"]
-    with pytest.raises(KeyError):
-        ps.claim_values(missing)
+def test_regimes_place_every_cell_on_the_atlas():
+    full = ps.Settings.from_params("full")
+    found = ps.regimes(full)
+    assert [r["rho"] for r in found] == [8.0, 4.0, 12.0]
+    assert {r["deviation"] for r in found} == {"pruned at step t1 = 170, mask held"}
+    small = ps.regimes(ps.Settings.from_params("small"))
+    assert small[0]["deviation"] == (
+        "pruned at step t1 = 40, mask held, d = 32, features = 4, m = 32, batch = 32, "
+        "steps = 160, ramp_steps = 80"
+    )

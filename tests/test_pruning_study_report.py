@@ -1,4 +1,5 @@
-"""Tests for imbcl.report.ch4: Chapter 4's paired tables and figures on a known table."""
+"""Tests for imbcl.report.ch4: Chapter 4's per-seed claims, paired tables and figures on known
+tables."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from imbcl.report import ch4  # noqa: E402
+from imbcl.report import ch4, registry  # noqa: E402
 from imbcl.report.verdicts import Verdict  # noqa: E402
 from imbcl.studies import pruning as ps  # noqa: E402
 
@@ -135,4 +136,68 @@ def test_prose_texts():
     assert (
         ch4.update_text(main)
         == "magnitude masks from +0.250 to +0.250; random masks from +0.250 to +0.250"
+    )
+
+
+# ------------------------------------------------------------------ one statistic per seed
+def synthetic_cell(n_seeds: int = 6) -> pd.DataFrame:
+    """A main cell whose minority probe is known: twin 0.5 + 0.01 * seed; a setting adds
+    base[basis] + mode_shift[mode] + 0.1 * rate, plus 0.001 * seed."""
+    base = {"coordinate": -0.2, "feature": 0.05, "feature_random": 0.03, "estimated": 0.04}
+    shift = {"magnitude": 0.0, "random": 0.02}
+    rows = []
+    for seed in range(n_seeds):
+        twin = 0.5 + 0.01 * seed
+        rows.append(_row(seed, ps.TWIN, twin))
+        for s in ps.CLAIM_SETTINGS:
+            value = twin + base[s.basis] + shift[s.mode] + 0.1 * s.rate + 0.001 * seed
+            rows.append(_row(seed, s, value, amp=0.3 + seed if s == ps.PAPER else np.nan))
+    return pd.DataFrame(rows)
+
+
+def _row(seed, setting, probe, amp=np.nan):
+    twin = setting.is_twin
+    return {
+        "rho": 8.0,
+        "t1": 170,
+        "seed": seed,
+        "basis": "none" if twin else setting.basis,
+        "mode": "none" if twin else setting.mode,
+        "rate": setting.rate,
+        "setting": setting.label,
+        "probe_min": probe,
+        "log_amplification": amp,
+    }
+
+
+def test_claim_values_one_number_per_seed():
+    values = ch4.claim_values(synthetic_cell())
+    assert set(values) == {s.id for s in registry.for_chapter("ch4")}
+    seed = 0.001 * np.arange(6)
+    np.testing.assert_allclose(values["ch4.magnitude-helps-coordinate"], -0.2 + 0.05 + seed)
+    np.testing.assert_allclose(values["ch4.magnitude-helps-feature"], 0.05 + 0.05 + seed)
+    np.testing.assert_allclose(values["ch4.too-much-hurts"], 0.1 * (0.97 - 0.5))
+    np.testing.assert_allclose(values["ch4.magnitude-beats-random"], 0.02)
+    np.testing.assert_allclose(values["ch4.oracle-not-special"], 0.05 - 0.03)
+    np.testing.assert_allclose(values["ch4.updates-amplified"], 0.3 + np.arange(6))
+
+
+def test_claim_values_need_one_cell_and_its_settings():
+    two = pd.concat([synthetic_cell(), synthetic_cell().assign(rho=4.0)])
+    with pytest.raises(ValueError, match=r"the table must hold one cell"):
+        ch4.claim_values(two)
+    missing = synthetic_cell()
+    missing = missing[missing.setting != "estimated · random · 0.9"]
+    with pytest.raises(KeyError):
+        ch4.claim_values(missing)
+
+
+def test_claim_values_mark_a_seed_without_a_branch_nan():
+    cell = synthetic_cell()
+    lost = cell[~((cell.seed == 2) & (cell.setting == ps.PAPER.label))]
+    values = ch4.claim_values(lost)
+    for claim in ("ch4.magnitude-helps-feature", "ch4.updates-amplified"):
+        assert np.isnan(values[claim][2]) and np.isfinite(np.delete(values[claim], 2)).all()
+    np.testing.assert_allclose(
+        values["ch4.magnitude-helps-coordinate"], -0.2 + 0.05 + 0.001 * np.arange(6)
     )

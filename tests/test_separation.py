@@ -10,7 +10,6 @@ import pytest
 from imbcl import DataConfig, ModelConfig, RunSpec, TrainConfig, train
 from imbcl.engine.config import ConfigError
 from imbcl.engine.history import History
-from imbcl.report.registry import for_chapter
 from imbcl.studies import separation as S
 
 
@@ -129,7 +128,7 @@ def _frames(best_min, probe_min, rhos=(1.0, 4.0, 8.0), seeds=(0, 1, 2)):
     return ratios, probes
 
 
-def test_seed_table_and_claim_values():
+def test_seed_table_one_row_per_run():
     ratios, probes = _frames(lambda r, s: 4.0 / r + s, lambda r, s: 0.9 - 0.01 * r * (s + 1))
     seeds = S.seed_table(ratios, probes)
     assert len(seeds) == 9
@@ -137,49 +136,12 @@ def test_seed_table_and_claim_values():
     assert row.probe_gap == pytest.approx(0.08)
     assert row.log_best == pytest.approx(np.log(2.0 / 2.0))
     assert row.log_best_stage_ii == pytest.approx(np.log(1.0 / 2.0))
-    values = S.claim_values(seeds)
-    assert list(values) == [spec.id for spec in for_chapter("ch3")]
-    np.testing.assert_allclose(values["ch3.control-probe"], [0.01, 0.02, 0.03])
-    np.testing.assert_allclose(values["ch3.probe-gap"], [0.08, 0.16, 0.24])
-    np.testing.assert_allclose(values["ch3.minority-noisier"], np.log([0.5, 1.0, 1.5]))
-    stage_ii = np.log(np.array([0.5, 1.5, 2.5]) / 4)  # minority halved at step 200
-    np.testing.assert_allclose(values["ch3.minority-noisier-stage-ii"], stage_ii)
-    np.testing.assert_allclose(values["ch3.probe-gap-grows"], [1.0, 1.0, 1.0])
-    np.testing.assert_allclose(values["ch3.ratio-falls"], [-1.0, -1.0, -1.0])
 
 
-def test_rank_trend_per_seed_and_nan_when_constant():
-    ratios, probes = _frames(
-        lambda r, s: {1.0: 1.0, 4.0: 3.0, 8.0: 2.0}[r] if s else 1.0, lambda r, s: 0.5
-    )
-    seeds = S.seed_table(ratios, probes)
-    trend = S.rank_trend(seeds, "best_minority")
-    assert np.isnan(trend[0])  # constant over rho: no rank order
-    assert trend[1] == pytest.approx(0.5) and trend[2] == pytest.approx(0.5)
-    assert np.isnan(S.rank_trend(seeds, "probe_gap")).all()
-
-
-def test_statistics_need_the_claims_regimes():
-    ratios, probes = _frames(lambda r, s: 1.0, lambda r, s: 0.5, rhos=(1.0, 2.0, 8.0))
-    seeds = S.seed_table(ratios, probes)
-    with pytest.raises(KeyError, match="no runs at rho = 4"):
-        S.claim_values(seeds)
+def test_seed_table_needs_the_recorded_step():
+    ratios, _ = _frames(lambda r, s: 1.0, lambda r, s: 0.5, rhos=(1.0, 2.0, 8.0))
     with pytest.raises(KeyError, match="step 300 was not recorded"):
         S._wide(ratios, 300, ["best_ratio"])
-
-
-def test_claims_from_results_end_to_end():
-    """Tiny runs long enough to hold the stage-II step: one finite value per seed per claim."""
-    specs = [
-        _spec(rho, seed, steps=220, record_every=20) for rho in S.CLAIM_RHOS for seed in (0, 1)
-    ]
-    results = [S.train_probed(spec, [100], 120) for spec in specs]
-    values = S.claims_from_results(None, results)
-    assert set(values) == {spec.id for spec in for_chapter("ch3")}
-    for claim, v in values.items():
-        assert v.shape == (2,), claim
-    for claim in ("ch3.control-probe", "ch3.minority-noisier", "ch3.minority-noisier-stage-ii"):
-        assert np.isfinite(values[claim]).all(), claim
 
 
 # ---------------------------------------------------------------------------- settings
@@ -201,6 +163,16 @@ def test_profiles_and_plan():
     masked = S.Settings.from_params("small", mask="sample", first_seed=100)
     spec = S.plan(masked)[0].kwargs["spec"]
     assert (spec.data.mask, spec.seed) == ("sample", 100)
+
+
+def test_regimes_place_every_rho_of_both_noise_levels_on_the_atlas():
+    full = S.Settings.from_params("full")
+    found = S.regimes(full)
+    assert [r["rho"] for r in found] == [1.0, 2.0, 4.0, 8.0, 16.0, 2.0]
+    assert {r["label"] for r in found} == {"Ch3"}
+    assert found[0]["deviation"] == "records every 25 steps"
+    assert found[-1]["deviation"] == "σ = 2, records every 25 steps"
+    assert [r["rho"] for r in S.regimes(S.Settings.from_params("small"))] == [1.0, 4.0, 8.0]
 
 
 @pytest.mark.parametrize(

@@ -184,15 +184,6 @@ def test_settings_plan_and_claims_of_the_chapter():
         stages.Settings.from_params("small", heatmap_seed=6)
 
 
-def test_claim_values_name_the_registered_claims():
-    from imbcl.report.registry import for_chapter
-
-    stats = stages.seed_statistics(synthetic_history(), stages.Settings.from_params("small"))
-    values = stages.claim_values(stats)
-    assert set(values) == {s.id for s in for_chapter("ch1")}
-    assert all(len(v) == 2 for v in values.values())
-
-
 def test_stage_boundaries_rejects_bad_fractions():
     with pytest.raises(ConfigError, match=r"stall must be < 1 \(got 1.5\)"):
         stages.stage_boundaries(synthetic_history(), stall=1.5)

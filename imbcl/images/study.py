@@ -1,4 +1,4 @@
-"""Chapter 5's study: its settings, one task per (rho, seed), and the claims' per-seed values.
+"""Chapter 5's study: its settings, one task per (rho, seed), and its measurements.
 
 A task (:func:`seed_task`) trains every method of the chapter on one seed's long-tailed split
 and probes each, plus the untrained encoder of that seed; its table has one row per (rho,
@@ -7,8 +7,9 @@ the settings and that seed, never on how many seeds a run asks for: ``n_seeds = 
 ``n_seeds = 12`` and leaves the first 12 seeds' numbers as they were; each probe is solved
 on its own (:func:`imbcl.engine.probe.fit_logistic`).
 
-The registered claims (:data:`CLAIMS`) are per-seed differences between two methods of the
-same seed at rho = :data:`CLAIM_RHO`; :func:`claims_from_results` computes them.
+The registered claims are per-seed differences between two methods of the same seed at
+rho = :data:`CLAIM_RHO` (:data:`imbcl.report.ch5.CLAIMS`); :func:`imbcl.report.ch5.claim_values`
+computes them from :func:`results_table`.
 """
 
 from __future__ import annotations
@@ -39,15 +40,6 @@ from imbcl.sweep import Result, Task
 
 #: The imbalance ratio of every registered claim of the chapter.
 CLAIM_RHO = 50.0
-#: Per registered claim: (method, reference, probe, metric); its per-seed value is the
-#: method's metric minus the reference's, same seed, at rho = CLAIM_RHO (points).
-CLAIMS = {
-    "ch5.pretraining-helps": ("SimCLR", "untrained", "full", "overall"),
-    "ch5.imbalance-costs-tail": ("balanced", "SimCLR", "few-shot", "tail"),
-    "ch5.prune-helps-tail": ("prune 0.5", "SimCLR", "few-shot", "tail"),
-    "ch5.heavy-prune-hurts": ("prune 0.9", "SimCLR", "full", "overall"),
-    "ch5.sdclr-helps-tail": ("SDCLR 0.5", "SimCLR", "few-shot", "tail"),
-}
 #: The rates the claims need, per grid of the settings.
 CLAIM_RATES = {"rates": (0.5, 0.9), "sdclr_rates": (0.5,)}
 #: Overrides of the full profile in the spirit of the usual CIFAR-10-LT benchmark (a GPU job;
@@ -290,38 +282,3 @@ def loss_contrast(
     if len(before) and len(after):
         jump = diff[:, after[0]] - diff[:, before[-1]]
     return jump, diff[:, -final_records:].mean(axis=1)
-
-
-def contrast(
-    table: pd.DataFrame, method: str, reference: str, probe: str, metric: str, rho: float
-) -> pd.Series:
-    """Per seed (index, ascending): ``method``'s ``metric`` minus ``reference``'s on the same
-    seed, probe and rho (points). KeyError if either method has no row for a seed."""
-    sel = table[(table.rho == rho) & (table.probe == probe)]
-    wide = sel.pivot(index="seed", columns="method", values=metric).sort_index()
-    missing = [m for m in (method, reference) if m not in wide.columns]
-    if missing or wide[[method, reference]].isna().any().any():
-        raise KeyError(
-            f"no paired rows for {method!r} and {reference!r} at rho={rho:g}, probe={probe!r}"
-        )
-    return wide[method] - wide[reference]
-
-
-def claim_values(table: pd.DataFrame, seeds) -> dict[str, np.ndarray]:
-    """{claim id: (len(seeds),) per-seed value in the order of ``seeds``} from
-    :func:`results_table`: for each claim of :data:`CLAIMS`, its method minus its reference at
-    rho = CLAIM_RHO. KeyError if a seed has no pair of rows."""
-    seeds = list(seeds)
-    values = {}
-    for claim, (method, reference, probe, metric) in CLAIMS.items():
-        per_seed = contrast(table, method, reference, probe, metric, CLAIM_RHO)
-        missing = sorted(set(seeds) - set(per_seed.index))
-        if missing:
-            raise KeyError(f"{claim}: no rows for seed(s) {missing} at rho={CLAIM_RHO:g}")
-        values[claim] = per_seed.loc[seeds].to_numpy()
-    return values
-
-
-def claims_from_results(settings: Settings, results) -> dict[str, np.ndarray]:
-    """:func:`claim_values` of ``settings.seeds`` straight from the results of :func:`plan`."""
-    return claim_values(results_table(results), settings.seeds)

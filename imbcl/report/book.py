@@ -1,9 +1,11 @@
-"""The book's chapters as code: their study modules, and their claims evaluated from the store.
+"""The book's chapters as code: their study and report modules, and their claims evaluated
+from the store.
 
-Each chapter's study module exposes ``Settings.from_params(profile, **overrides)``,
-``plan(settings)`` (its tasks) and ``claims_from_results(settings, results)`` (one value per
-seed for each registered claim). The notebook, the scorecard, the command line and the
-perturbation suite all go through these, so a chapter's verdicts are computed one way only.
+Each chapter's study module exposes ``Settings.from_params(profile, **overrides)`` and
+``plan(settings)`` (its tasks); its report module exposes ``claims_from_results(settings,
+results)`` (one value per seed for each registered claim). The notebook, the scorecard, the
+command line and the perturbation suite all go through these, so a chapter's verdicts are
+computed one way only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ CHAPTERS = {
     "ch4": "imbcl.studies.pruning",
     "ch5": "imbcl.images.study",
     "atlas": "imbcl.studies.atlas",
+}
+#: Report module of each chapter with registered claims: its ``claims_from_results``.
+REPORTS = {
+    "ch1": "imbcl.report.ch1",
+    "ch2": "imbcl.report.ch2",
+    "ch3": "imbcl.report.ch3",
+    "ch4": "imbcl.report.ch4",
+    "ch5": "imbcl.report.ch5",
 }
 
 
@@ -49,13 +59,22 @@ def study_module(chapter: str) -> ModuleType:
     return module
 
 
+def report_module(chapter: str) -> ModuleType:
+    """The report module of a chapter with registered claims (:data:`REPORTS`); ``ValueError``
+    for any other name."""
+    if chapter not in REPORTS:
+        raise ValueError(f"chapter {chapter!r} has no claims; valid: {', '.join(REPORTS)}")
+    return importlib.import_module(REPORTS[chapter])
+
+
 def claim_values(chapter: str, profile: str = "full", scheduler=None, **overrides) -> dict:
     """{claim id: per-seed values} of ``chapter`` with its ``profile`` settings and
-    ``overrides``: its plan is run through the sweep layer (read from the store when cached)."""
+    ``overrides``: its study's plan is run through the sweep layer (read from the store when
+    cached) and its report module's ``claims_from_results`` reads the values."""
     module = study_module(chapter)
     settings = module.Settings.from_params(profile, **overrides)
     results = sweep.run(module.plan(settings), scheduler=scheduler, name=chapter)
-    return module.claims_from_results(settings, results)
+    return report_module(chapter).claims_from_results(settings, results)
 
 
 def verdicts(profile: str = "full", scheduler=None, **overrides) -> dict[str, Verdict]:

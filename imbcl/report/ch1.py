@@ -1,4 +1,5 @@
-"""Chapter 1's figures and tables: the three stages, seed by seed."""
+"""Chapter 1's figures and tables, the three stages seed by seed, and its claims' per-seed
+statistics (:func:`claims_from_results`)."""
 
 from __future__ import annotations
 
@@ -129,6 +130,30 @@ def attention_table(summary: pd.DataFrame, settings: stages.Settings) -> pd.Data
     table = table.swaplevel(axis=1).sort_index(axis=1, level=0, sort_remaining=False)
     table.loc["mean"] = table.mean()
     return table.round(3)
+
+
+# ------------------------------------------------------------------ the claims, one value per seed
+def claim_values(stats: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The per-seed statistic of each Chapter 1 claim, from the main regime's
+    :func:`imbcl.studies.stages.seed_statistics` (one value per seed; NaN where a stage was
+    not found). ``ch1.noise-stalls-stage-ii`` is log10(|stage II rate| / stage I rate) of the
+    mean noise norm, NaN where the stage I rate is not positive."""
+    rate_i = stats.noise_I.to_numpy()
+    with np.errstate(all="ignore"):
+        slowdown = np.where(rate_i > 0, np.log10(np.abs(stats.noise_II) / rate_i), np.nan)
+    return {
+        "ch1.onset-order": stats.onset_gap.to_numpy(),
+        "ch1.noise-grows-stage-i": rate_i,
+        "ch1.noise-stalls-stage-ii": slowdown,
+        "ch1.noise-falls-stage-iii": stats.survivors_III.to_numpy(),
+        "ch1.minority-smaller": stats.log_ratio.to_numpy(),
+    }
+
+
+def claims_from_results(settings: stages.Settings, results) -> dict[str, np.ndarray]:
+    """:func:`claim_values` straight from the results of :func:`imbcl.studies.stages.plan`."""
+    main = stages.regime_histories(settings, results)["main"]
+    return claim_values(stages.seed_statistics(main, settings))
 
 
 #: How the discussion reads each outcome of the stage III claim (survivors' noise falls).

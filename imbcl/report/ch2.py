@@ -1,9 +1,12 @@
-"""Chapter 2's figures and tables: neurons per feature, coverage and the control, seed by seed.
+"""Chapter 2's figures and tables (neurons per feature, coverage and the control, seed by seed)
+and its claims' per-seed statistics (:func:`claim_values`).
 
 Every band and interval is the mean and 95 % bootstrap CI over seeds
 (:func:`imbcl.report.figures.band`, :func:`imbcl.report.paired.summarise`); the rows they
 read are :func:`imbcl.studies.capacity.sweep_rows` and
-:func:`imbcl.studies.capacity.control_rows`.
+:func:`imbcl.studies.capacity.control_rows`. Every claim statistic is one number per seed:
+where a claim is stated "over the widths", each seed's widths are averaged first, since the
+widths of one seed share its dictionary and are not independent.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import pandas as pd
 
 from imbcl.report import figures
 from imbcl.report.paired import cell_text, summarise
+from imbcl.report.stats import spearman
 from imbcl.studies import capacity
 
 #: One colour and marker per imbalance ratio, in grid order (colour-blind palette; the group
@@ -87,6 +91,68 @@ READINGS = {
 }
 
 
+# ------------------------------------------------------------------ one statistic per seed
+def by_seed(sweep: pd.DataFrame, column: str, rho: float) -> pd.DataFrame:
+    """``column`` at ``rho`` as a seed x width table (one row per seed), from
+    :func:`imbcl.studies.capacity.sweep_rows`."""
+    return sweep[sweep.rho == rho].pivot(index="seed", columns="m", values=column)
+
+
+def width_average(sweep: pd.DataFrame, column: str, rho: float) -> pd.Series:
+    """Per seed, the mean over the widths of ``column`` at ``rho`` (NaN if any width is)."""
+    return by_seed(sweep, column, rho).mean(axis=1, skipna=False)
+
+
+def decline(sweep: pd.DataFrame) -> pd.Series:
+    """Per seed, Spearman(rho, npf_min) over the rho grid (:func:`imbcl.report.stats.spearman`),
+    averaged over the widths; NaN if a cell is missing or if the minority count is the same at
+    every rho of some width (no ranks to correlate)."""
+    counts = sweep.pivot(index=["seed", "m"], columns="rho", values="npf_min")
+    rhos = counts.columns.to_numpy(float)
+    corr = pd.Series(
+        [np.nan if np.isnan(c).any() else spearman(rhos, c) for c in counts.to_numpy(float)],
+        index=counts.index,
+    )
+    return corr.unstack("m").mean(axis=1, skipna=False)
+
+
+def learned_control(rows: pd.DataFrame, settings: capacity.Settings) -> pd.DataFrame:
+    """Per seed, the share of minority features learned in the control cell under each arm
+    (columns "recipe", "control") and their paired difference ("difference"), from
+    :func:`imbcl.studies.capacity.measurements`."""
+    cell = capacity.control_rows(rows, settings)
+    table = cell.pivot_table(index="seed", columns="arm", values="learned_min", dropna=False)
+    table = table.reindex(columns=list(ARMS))
+    return table.assign(difference=table.control - table.recipe)
+
+
+def claim_values(rows: pd.DataFrame, settings: capacity.Settings) -> dict[str, np.ndarray]:
+    """The per-seed statistic of each Chapter 2 claim (one value per seed of ``settings``,
+    in seed order; NaN where a seed's value is undefined), from
+    :func:`imbcl.studies.capacity.measurements`."""
+    sweep = capacity.sweep_rows(rows, settings)
+    rho = capacity.CLAIM_RHOS
+    widest = max(settings.width_grid)
+    values = {
+        "ch2.balanced-control": width_average(sweep, "relative_gap", rho["balanced"]),
+        "ch2.fewer-neurons": width_average(sweep, "relative_gap", rho["fewer"]),
+        "ch2.fewer-neurons-near-cliff": width_average(sweep, "relative_gap", rho["near_cliff"]),
+        "ch2.decline": decline(sweep),
+        "ch2.coverage-shrinks": width_average(sweep, "covered_min", rho["balanced"])
+        - width_average(sweep, "covered_min", rho["near_cliff"]),
+        "ch2.cliff-not-width": by_seed(sweep, "learned_min", rho["past"])[widest],
+        "ch2.lower-penalty-learns": learned_control(rows, settings).difference,
+    }
+    seeds = list(settings.seeds)
+    return {k: v.reindex(seeds).to_numpy(dtype=float) for k, v in values.items()}
+
+
+def claims_from_results(settings: capacity.Settings, results) -> dict[str, np.ndarray]:
+    """:func:`claim_values` straight from the results of :func:`imbcl.studies.capacity.plan`."""
+    return claim_values(capacity.measurements(results), settings)
+
+
+# ------------------------------------------------------------------ figures and tables
 def rho_style(index: int) -> dict:
     """Colour and marker of the ``index``-th imbalance ratio of the grid."""
     color, marker = RHO_STYLES[index % len(RHO_STYLES)]
@@ -147,7 +213,7 @@ def coverage_and_learning(sweep: pd.DataFrame, settings: capacity.Settings):
     )
     for ax, (column, label) in zip(axes, panels, strict=True):
         for k, rho in enumerate(settings.rhos):
-            values = capacity.by_seed(sweep, column, rho)
+            values = by_seed(sweep, column, rho)
             values = values.reindex(columns=list(settings.width_grid))
             x = values.columns.to_numpy() * dodge(k, len(settings.rhos))
             figures.band(ax, x, values.to_numpy(), f"ρ = {rho:g}", **rho_style(k))
@@ -204,7 +270,7 @@ def ratio_table(sweep: pd.DataFrame, settings: capacity.Settings) -> pd.DataFram
     the frequency ratio 1/rho (the last column)."""
     rows = []
     for rho in settings.rhos:
-        per_seed = capacity.by_seed(sweep, "count_ratio", rho)
+        per_seed = by_seed(sweep, "count_ratio", rho)
         per_seed = per_seed.reindex(columns=list(settings.width_grid))
         per_seed.columns = [f"m = {m}" for m in per_seed.columns]
         per_seed["over the widths"] = per_seed.mean(axis=1, skipna=False)
@@ -250,7 +316,7 @@ def glued(sweep: pd.DataFrame, cell: pd.DataFrame) -> dict[str, float]:
     means = {c: cell_means(sweep, c) for c in ("count_ratio", "covered_min", "learned_min")}
     out: dict[str, float] = {}
     for rho in means["count_ratio"].index:
-        average = {c: capacity.width_average(sweep, c, rho).mean() for c in means}
+        average = {c: width_average(sweep, c, rho).mean() for c in means}
         ratio, learned = means["count_ratio"].loc[rho], means["learned_min"].loc[rho]
         out |= {
             f"ch2-ratio-{rho:g}": average["count_ratio"],

@@ -1,5 +1,6 @@
-"""Chapter 3's figures and tables: feature-to-noise ratios and probes against rho and over
-training, mean and 95 % bootstrap CI over seeds."""
+"""Chapter 3's figures and tables (feature-to-noise ratios and probes against rho and over
+training, mean and 95 % bootstrap CI over seeds) and its claims' per-seed statistics
+(:func:`claim_values`), read from :func:`imbcl.studies.separation.seed_table`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 from imbcl.engine.config import DataConfig, ModelConfig
 from imbcl.report import figures
 from imbcl.report.paired import cell_text, summarise
-from imbcl.report.stats import seed_summary
+from imbcl.report.stats import seed_summary, spearman
 from imbcl.report.verdicts import estimate_text
 from imbcl.studies import separation as sep
 
@@ -19,10 +20,15 @@ from imbcl.studies import separation as sep
 STYLES = {"recipe": "-", "noisy": "--"}
 
 
+def by_rho(frame: pd.DataFrame, value: str, sigma: float = sep.RECIPE_SIGMA) -> pd.DataFrame:
+    """``value`` of the runs at ``sigma`` of a :func:`imbcl.studies.separation.seed_table` as
+    a seed x rho table (both ascending)."""
+    return frame[frame.sigma == sigma].pivot(index="seed", columns="rho", values=value)
+
+
 def seeds_by_rho(frame: pd.DataFrame, value: str, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """The rho values (X,) and ``value`` (seeds, X) of the runs at ``sigma`` of a
-    :func:`imbcl.studies.separation.seed_table`."""
-    wide = frame[frame.sigma == sigma].pivot(index="seed", columns="rho", values=value)
+    """The rho values (X,) and ``value`` (seeds, X) of :func:`by_rho`."""
+    wide = by_rho(frame, value, sigma)
     return wide.columns.to_numpy(float), wide.to_numpy(float)
 
 
@@ -169,6 +175,62 @@ def per_seed_table(values: dict[str, np.ndarray], seeds: Sequence[int]) -> pd.Da
     table = pd.DataFrame(values, index=pd.Index(list(seeds), name="seed"))
     table.loc["mean"] = table.mean()
     return table.round(3)
+
+
+# ------------------------------------------------------------------ one statistic per seed
+def rank_trend(seeds: pd.DataFrame, value: str) -> pd.Series:
+    """Per seed, the Spearman correlation (:func:`imbcl.report.stats.spearman`) between rho
+    and ``value`` over the rho grid of the recipe's sigma, indexed by seed; NaN for a seed
+    whose ``value`` is constant over rho (no ranks) or missing at some rho of the grid."""
+    wide = by_rho(seeds, value)
+    rho = wide.columns.to_numpy(float)
+    trend = [np.nan if np.isnan(v).any() else spearman(rho, v) for v in wide.to_numpy(float)]
+    return pd.Series(trend, index=wide.index, dtype=float)
+
+
+def log_change(seeds: pd.DataFrame, value: str, rho: float, reference: float) -> np.ndarray:
+    """(n_seeds,) per seed (ascending), log(``value`` at ``rho`` / ``value`` at ``reference``)
+    at the recipe's sigma; NaN for a seed without both runs. KeyError if either rho was not
+    run."""
+    wide = by_rho(seeds, value)
+    missing = [r for r in (rho, reference) if r not in wide.columns]
+    if missing:
+        raise KeyError(f"no runs at rho = {missing[0]:g}, sigma = {sep.RECIPE_SIGMA:g}")
+    return np.log(wide[rho] / wide[reference]).to_numpy(float)
+
+
+def at_rho(seeds: pd.DataFrame, rho: float, value: str) -> np.ndarray:
+    """(n_seeds,) ``value`` of the runs at ``rho`` and the recipe's sigma, by seed."""
+    rows = seeds[(seeds.sigma == sep.RECIPE_SIGMA) & (seeds.rho == rho)].sort_values("seed")
+    if rows.empty:
+        raise KeyError(f"no runs at rho = {rho:g}, sigma = {sep.RECIPE_SIGMA:g}")
+    return rows[value].to_numpy(float)
+
+
+def claim_values(seeds: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The per-seed statistic of each Chapter 3 claim (seeds ascending), from
+    :func:`imbcl.studies.separation.seed_table`.
+
+    ``ch3.ratio-falls`` compares the minority feature side at the ends of the learnable range,
+    log(best_minority at rho = 8 / best_minority at rho = 1): across the cliff the ratio
+    collapses with the features themselves, so a trend over the whole grid would not measure it.
+    """
+    return {
+        "ch3.control-probe": at_rho(seeds, sep.CONTROL_RHO, "probe_gap"),
+        "ch3.probe-gap": at_rho(seeds, sep.GAP_RHO, "probe_gap"),
+        "ch3.probe-gap-grows": rank_trend(seeds, "probe_gap").to_numpy(),
+        "ch3.minority-noisier": at_rho(seeds, sep.NOISIER_RHO, "log_best"),
+        "ch3.minority-noisier-stage-ii": at_rho(seeds, sep.GAP_RHO, "log_best_stage_ii"),
+        "ch3.ratio-falls": log_change(seeds, "best_minority", sep.GAP_RHO, sep.CONTROL_RHO),
+    }
+
+
+def claims_from_results(settings: sep.Settings, results) -> dict[str, np.ndarray]:
+    """:func:`claim_values` straight from the results of :func:`imbcl.studies.separation.plan`
+    (each run carries its own spec, so ``settings`` is not needed beyond the plan that made the
+    results)."""
+    ratios = sep.ratio_table(sep.joined_history(results))
+    return claim_values(sep.seed_table(ratios, sep.probe_frame(results)))
 
 
 # ------------------------------------------------------------------------- numbers in prose

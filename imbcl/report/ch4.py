@@ -1,4 +1,5 @@
-"""Chapter 4's figures and tables: paired changes of pruning, seed by seed.
+"""Chapter 4's figures and tables (paired changes of pruning, seed by seed) and its claims'
+per-seed statistics (:func:`claim_values`).
 
 Every figure and table here reads the long table of :func:`imbcl.studies.pruning.results_table`
 (one row per rho, seed and branch) or its paired changes (:func:`paired`): each pruned
@@ -10,7 +11,8 @@ seeds up; its seeds are shown one by one instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -19,7 +21,7 @@ import pandas as pd
 from imbcl.report import figures
 from imbcl.report.paired import cell_text, paired_deltas, summarise
 from imbcl.report.registry import MIN_SEEDS
-from imbcl.studies import pruning
+from imbcl.studies import pruning, stages
 
 #: Bases in display order, with what each knows of the data model.
 BASES = {
@@ -45,15 +47,15 @@ CHANGES = {
 }
 
 
-def paired(table: pd.DataFrame) -> pd.DataFrame:
+def paired(table: pd.DataFrame, metrics: Sequence[str] = pruning.METRICS) -> pd.DataFrame:
     """Every pruned row of ``table`` minus the twin of the same (rho, t1, seed): columns
-    ``d_<metric>`` for each of :data:`imbcl.studies.pruning.METRICS`."""
+    ``d_<metric>`` for each of ``metrics`` (default :data:`imbcl.studies.pruning.METRICS`)."""
     return paired_deltas(
         table,
         by="setting",
         reference=pruning.TWIN.label,
         pair_on=["rho", "t1", "seed"],
-        values=list(pruning.METRICS),
+        values=list(metrics),
         prefix="d_",
     )
 
@@ -187,6 +189,32 @@ def update_panel(table: pd.DataFrame):
     )
 
 
+def stage_check(results) -> pd.DataFrame:
+    """Per (rho, seed) of the results of :func:`imbcl.studies.pruning.plan`: the pruning step
+    t1, the twin's stage boundaries (Chapter 1's :func:`imbcl.studies.stages.stage_boundaries`
+    on :func:`imbcl.studies.pruning.twin_histories`, steps; NaN if not found) and whether t1
+    lies strictly inside stage II."""
+    t1 = {(r.table.rho[0], r.table.seed[0]): int(r.table.t1[0]) for r in results}
+    frames = []
+    for rho, hist in pruning.twin_histories(results).items():
+        bounds = stages.stage_boundaries(hist)
+        seeds = [s.seed for s in hist.specs]
+        step = np.array([t1[(rho, s)] for s in seeds])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "rho": rho,
+                    "seed": seeds,
+                    "t1": step,
+                    "end of I": bounds[:, 0],
+                    "end of II": bounds[:, 1],
+                    "t1 in stage II": (bounds[:, 0] < step) & (step < bounds[:, 1]),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
 def stage_table(check: pd.DataFrame) -> pd.DataFrame:
     """The stage check per rho: seeds, seeds with t1 inside stage II, and the range over
     seeds of the ends of stages I and II (steps)."""
@@ -247,3 +275,70 @@ def update_text(table: pd.DataFrame) -> str:
         f"{mode} masks from {m.min():+.3f} to {m.max():+.3f}"
         for mode, m in means.groupby(level="mode")
     )
+
+
+# ------------------------------------------------------------------ one statistic per seed
+def setting_values(frame: pd.DataFrame, setting: pruning.Setting, column: str) -> pd.Series:
+    """``column`` of the rows of ``setting`` in ``frame`` (one cell), indexed by seed; KeyError
+    if the setting has no row."""
+    rows = frame[frame.setting == setting.label]
+    if rows.empty:
+        raise KeyError(f"no rows of the setting {setting.label!r}")
+    return rows.set_index("seed")[column]
+
+
+def claim_values(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The per-seed statistic of each Chapter 4 claim from the main cell's rows of
+    :func:`imbcl.studies.pruning.results_table` (one value per seed, seeds ascending; NaN for
+    a seed without the setting's row).
+
+    The paired changes are :func:`paired` (pruned minus the twin of the same seed). Averages
+    over bases, modes and rates are taken within each seed, so every claim rests on one
+    number per seed. ValueError if ``table`` holds more than one cell; KeyError if a setting
+    of the claims is missing.
+    """
+    if table.rho.nunique() != 1:
+        raise ValueError(f"the table must hold one cell (got rho {sorted(table.rho.unique())})")
+    seeds = np.sort(table.seed.unique())
+    delta = paired(table, ["probe_min"])
+    low = pruning.CLAIM_RATES[0]
+
+    def d(basis, mode, rate):
+        setting = pruning.Setting(rate, basis, mode)
+        return setting_values(delta, setting, "d_probe_min").reindex(seeds).to_numpy(float)
+
+    random_minus_magnitude = np.mean(
+        [
+            d(b, "random", r) - d(b, "magnitude", r)
+            for b, r in itertools.product(pruning.SPARSE_BASES, pruning.CLAIM_RATES)
+        ],
+        axis=0,
+    )
+    oracle_minus_control = np.mean(
+        [
+            d("feature", m, r) - d("feature_random", m, r)
+            for m, r in itertools.product(pruning.MODES, pruning.CLAIM_RATES)
+        ],
+        axis=0,
+    )
+    amplification = setting_values(table, pruning.PAPER, "log_amplification")
+    high = d("feature", "magnitude", pruning.HIGH_RATE)
+    return {
+        "ch4.magnitude-helps-coordinate": d("coordinate", "magnitude", low),
+        "ch4.magnitude-helps-feature": d("feature", "magnitude", low),
+        "ch4.too-much-hurts": high - d("feature", "magnitude", low),
+        "ch4.magnitude-beats-random": random_minus_magnitude,
+        "ch4.oracle-not-special": oracle_minus_control,
+        "ch4.updates-amplified": amplification.reindex(seeds).to_numpy(float),
+    }
+
+
+def main_cell(settings: pruning.Settings, results) -> pd.DataFrame:
+    """The rows of :func:`imbcl.studies.pruning.results_table` at the main ``rho``."""
+    table = pruning.results_table(results)
+    return table[table.rho == settings.rho].reset_index(drop=True)
+
+
+def claims_from_results(settings: pruning.Settings, results) -> dict[str, np.ndarray]:
+    """:func:`claim_values` straight from the results of :func:`imbcl.studies.pruning.plan`."""
+    return claim_values(main_cell(settings, results))

@@ -1,8 +1,10 @@
-"""Chapter 5's tables and figures: probe accuracies, paired deltas seed by seed, the loss.
+"""Chapter 5's tables and figures (probe accuracies, paired deltas seed by seed, the loss) and
+its claims' per-seed statistics (:func:`claim_values`).
 
 Every summary is over seeds, the unit: mean and 95 % bootstrap CI
 (:func:`imbcl.report.paired.summarise`, :func:`imbcl.report.figures.mean_ci`); paired deltas
-subtract plain SimCLR on the same rho, seed and probe (:func:`imbcl.report.paired.paired_deltas`).
+subtract a reference method on the same rho, seed and probe
+(:func:`imbcl.report.paired.paired_deltas`), plain SimCLR in the tables and figures.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from imbcl.images import study
 from imbcl.images.analysis import METRICS
 from imbcl.report import figures
 from imbcl.report.paired import cell_text, paired_deltas, summarise
@@ -22,6 +25,15 @@ REFERENCE = "SimCLR"
 UNIT = ("rho", "seed", "probe")
 #: Probes in the order of the tables and figures.
 PROBES = ("few-shot", "full")
+#: Per registered claim: (method, reference, probe, metric); its per-seed value is the
+#: method's metric minus the reference's, same seed, at rho = CLAIM_RHO (points).
+CLAIMS = {
+    "ch5.pretraining-helps": ("SimCLR", "untrained", "full", "overall"),
+    "ch5.imbalance-costs-tail": ("balanced", "SimCLR", "few-shot", "tail"),
+    "ch5.prune-helps-tail": ("prune 0.5", "SimCLR", "few-shot", "tail"),
+    "ch5.heavy-prune-hurts": ("prune 0.9", "SimCLR", "full", "overall"),
+    "ch5.sdclr-helps-tail": ("SDCLR 0.5", "SimCLR", "few-shot", "tail"),
+}
 
 
 def deltas(table: pd.DataFrame) -> pd.DataFrame:
@@ -145,3 +157,47 @@ def verdict_numbers(verdicts: dict, digits: int = 2) -> dict:
         }
         out |= {f"{key}-k": int(v.k), f"{key}-n": int(v.n), f"{key}-outcome": v.outcome}
     return out
+
+
+# ------------------------------------------------------------------ one statistic per seed
+def contrast(
+    table: pd.DataFrame, method: str, reference: str, probe: str, metric: str, rho: float
+) -> pd.Series:
+    """Per seed (index, ascending): ``method``'s ``metric`` minus ``reference``'s on the same
+    seed, probe and rho (points; :func:`imbcl.report.paired.paired_deltas`). KeyError if either
+    method has no row, or no finite value, for a seed that the other has."""
+    sel = table[(table.rho == rho) & (table.probe == probe)]
+    sel = sel[sel.method.isin([method, reference])]
+    problem = KeyError(
+        f"no paired rows for {method!r} and {reference!r} at rho={rho:g}, probe={probe!r}"
+    )
+    try:
+        paired = paired_deltas(sel, by="method", reference=reference, pair_on=UNIT, values=[metric])
+    except ValueError as exc:  # no reference row for some seed
+        raise problem from exc
+    per_seed = paired.set_index("seed")[metric].sort_index()
+    if per_seed.empty or set(per_seed.index) != set(sel.seed) or per_seed.isna().any():
+        raise problem
+    return per_seed
+
+
+def claim_values(table: pd.DataFrame, seeds) -> dict[str, np.ndarray]:
+    """{claim id: (len(seeds),) per-seed value in the order of ``seeds``} from
+    :func:`imbcl.images.study.results_table`: for each claim of :data:`CLAIMS`, its method
+    minus its reference at rho = :data:`imbcl.images.study.CLAIM_RHO` (:func:`contrast`).
+    KeyError if a seed has no pair of rows."""
+    seeds = list(seeds)
+    values = {}
+    for claim, (method, reference, probe, metric) in CLAIMS.items():
+        per_seed = contrast(table, method, reference, probe, metric, study.CLAIM_RHO)
+        missing = sorted(set(seeds) - set(per_seed.index))
+        if missing:
+            raise KeyError(f"{claim}: no rows for seed(s) {missing} at rho={study.CLAIM_RHO:g}")
+        values[claim] = per_seed.loc[seeds].to_numpy()
+    return values
+
+
+def claims_from_results(settings: study.Settings, results) -> dict[str, np.ndarray]:
+    """:func:`claim_values` of ``settings.seeds`` straight from the results of
+    :func:`imbcl.images.study.plan`."""
+    return claim_values(study.results_table(results), settings.seeds)

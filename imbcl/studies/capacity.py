@@ -12,9 +12,8 @@ alignments A_ij = <W_V^T w_i, M_j> (a.u.) and noise norms:
   :data:`LEARNED` (a.u.), whether or not a neuron is specialised in them.
 
 A control arm retrains the cell (:data:`CONTROL_RHO`, :data:`CONTROL_M`) past the learnability
-cliff with a smaller L2 penalty, on the same seeds. Every claim statistic is one number per
-seed (:func:`claim_values`): where a claim is stated "over the widths", each seed's widths are
-averaged first, since the widths of one seed share its dictionary and are not independent.
+cliff with a smaller L2 penalty, on the same seeds. The claims' per-seed statistics are read
+from these measurements by :func:`imbcl.report.ch2.claim_values`.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from imbcl.engine import metrics
 from imbcl.engine.config import MASKS, ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
@@ -208,75 +206,10 @@ def control_rows(rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     return cell.assign(arm=cell.weight_decay.map(arms)).reset_index(drop=True)
 
 
-# ------------------------------------------------------------------ one statistic per seed
-def by_seed(sweep: pd.DataFrame, column: str, rho: float) -> pd.DataFrame:
-    """``column`` at ``rho`` as a seed x width table (one row per seed)."""
-    return sweep[sweep.rho == rho].pivot(index="seed", columns="m", values=column)
-
-
-def width_average(sweep: pd.DataFrame, column: str, rho: float) -> pd.Series:
-    """Per seed, the mean over the widths of ``column`` at ``rho`` (NaN if any width is)."""
-    return by_seed(sweep, column, rho).mean(axis=1, skipna=False)
-
-
-def rank_correlation(x, y) -> float:
-    """Spearman's rank correlation of two samples; NaN when either is constant (no ranks)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(spearmanr(x, y).statistic)
-
-
-def decline(sweep: pd.DataFrame) -> pd.Series:
-    """Per seed, Spearman(rho, npf_min) over the rho grid, averaged over the widths; NaN if a
-    cell is missing or if the minority count is the same at every rho of some width (no
-    ranks to correlate)."""
-    counts = sweep.pivot(index=["seed", "m"], columns="rho", values="npf_min")
-    rhos = counts.columns.to_numpy()
-    corr = pd.Series(
-        [np.nan if np.isnan(c).any() else rank_correlation(rhos, c) for c in counts.to_numpy()],
-        index=counts.index,
-    )
-    return corr.unstack("m").mean(axis=1, skipna=False)
-
-
-def learned_control(rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """Per seed, the share of minority features learned in the control cell under each arm
-    (columns "recipe", "control") and their paired difference ("difference")."""
-    cell = control_rows(rows, settings)
-    table = cell.pivot_table(index="seed", columns="arm", values="learned_min", dropna=False)
-    table = table.reindex(columns=["recipe", "control"])
-    return table.assign(difference=table.control - table.recipe)
-
-
-def claim_values(rows: pd.DataFrame, settings: Settings) -> dict[str, np.ndarray]:
-    """The per-seed statistic of each Chapter 2 claim (one value per seed of ``settings``,
-    in seed order; NaN where a seed's value is undefined), from :func:`measurements`."""
-    sweep = sweep_rows(rows, settings)
-    rho = CLAIM_RHOS
-    widest = max(settings.width_grid)
-    values = {
-        "ch2.balanced-control": width_average(sweep, "relative_gap", rho["balanced"]),
-        "ch2.fewer-neurons": width_average(sweep, "relative_gap", rho["fewer"]),
-        "ch2.fewer-neurons-near-cliff": width_average(sweep, "relative_gap", rho["near_cliff"]),
-        "ch2.decline": decline(sweep),
-        "ch2.coverage-shrinks": width_average(sweep, "covered_min", rho["balanced"])
-        - width_average(sweep, "covered_min", rho["near_cliff"]),
-        "ch2.cliff-not-width": by_seed(sweep, "learned_min", rho["past"])[widest],
-        "ch2.lower-penalty-learns": learned_control(rows, settings).difference,
-    }
-    seeds = list(settings.seeds)
-    return {k: v.reindex(seeds).to_numpy(dtype=float) for k, v in values.items()}
-
-
+# ------------------------------------------------------------------ the atlas
 def regimes(settings: Settings) -> list[dict]:
     """Where the chapter runs, for the atlas: label, rho and what differs from the recipe."""
     widths = f"widths m = {', '.join(map(str, settings.width_grid))}"
     rows = [{"label": "Ch2", "rho": rho, "deviation": widths} for rho in settings.rhos]
     penalty = f"λ = {settings.control_weight_decay:g}, m = {CONTROL_M}"
     return [*rows, {"label": "Ch2", "rho": CONTROL_RHO, "deviation": penalty}]
-
-
-def claims_from_results(settings: Settings, results) -> dict[str, np.ndarray]:
-    """:func:`claim_values` straight from the results of :func:`plan`."""
-    return claim_values(measurements(results), settings)

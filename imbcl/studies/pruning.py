@@ -12,7 +12,8 @@ one task (:func:`cell_task`):
    the kept feature coefficients in the ``window`` steps after pruning
    (:func:`update_amplification`);
 4. returns one row per branch, and the twin's whole record (base and continuation), from
-   which the chapter reads each seed's stage boundaries (:func:`stage_check`).
+   which the chapter reads each seed's stage boundaries (:func:`twin_histories`,
+   :func:`imbcl.report.ch4.stage_check`).
 
 A pruned branch and its twin see the same batches, so the paired change (pruned minus twin,
 same seed) isolates the pruning. A :class:`Setting` is a basis, a mode and a rate; every
@@ -52,7 +53,6 @@ from imbcl.engine.history import History
 from imbcl.engine.settings import StudySettings
 from imbcl.engine.streams import Stream
 from imbcl.engine.train import Replicas
-from imbcl.studies import stages
 from imbcl.sweep import Result, Task
 
 MODES = ("magnitude", "random")
@@ -491,31 +491,6 @@ def twin_histories(results) -> dict[float, History]:
     return {rho: History.join(hists) for rho, hists in groups.items()}
 
 
-def stage_check(results) -> pd.DataFrame:
-    """Per (rho, seed): the pruning step t1, the twin's stage boundaries (Chapter 1's
-    :func:`imbcl.studies.stages.stage_boundaries`, steps; NaN if not found) and whether t1
-    lies strictly inside stage II."""
-    t1 = {(r.table.rho[0], r.table.seed[0]): int(r.table.t1[0]) for r in results}
-    frames = []
-    for rho, hist in twin_histories(results).items():
-        bounds = stages.stage_boundaries(hist)
-        seeds = [s.seed for s in hist.specs]
-        step = np.array([t1[(rho, s)] for s in seeds])
-        frames.append(
-            pd.DataFrame(
-                {
-                    "rho": rho,
-                    "seed": seeds,
-                    "t1": step,
-                    "end of I": bounds[:, 0],
-                    "end of II": bounds[:, 1],
-                    "t1 in stage II": (bounds[:, 0] < step) & (step < bounds[:, 1]),
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
 def ica_recovery(results) -> pd.DataFrame:
     """Per seed of the cells that fit an estimated basis: the mean over majority and over
     minority features of :func:`basis_recovery` (1 = some column is exactly the feature)."""
@@ -531,67 +506,28 @@ def ica_recovery(results) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rho", "seed", "majority", "minority"])
 
 
-# ------------------------------------------------------------------ one statistic per seed
-def per_seed(table: pd.DataFrame, column: str) -> pd.DataFrame:
-    """``column`` of one cell as a wide table: one row per seed, one column per branch,
-    labelled (basis, mode, rate); the twin is ("none", "none", 0.0)."""
-    if table.rho.nunique() != 1:
-        raise ValueError(f"the table must hold one cell (got rho {sorted(table.rho.unique())})")
-    return table.pivot(index="seed", columns=["basis", "mode", "rate"], values=column)
+# ------------------------------------------------------------------------------ the atlas
+#: The recipe's values of the sizes a profile of this chapter may change.
+RECIPE_SIZES = {
+    "d": DataConfig().d,
+    "features": DataConfig().k_maj,
+    "m": ModelConfig().m,
+    "batch": TrainConfig().batch,
+    "steps": TrainConfig().steps,
+    "ramp_steps": ModelConfig().ramp_steps,
+}
 
 
-def paired_change(table: pd.DataFrame, column: str = "probe_min") -> pd.DataFrame:
-    """:func:`per_seed` of ``column`` minus the twin's value of the same seed, pruned
-    branches only (the twin's column is dropped)."""
-    wide = per_seed(table, column)
-    twin = ("none", "none", 0.0)
-    return wide.drop(columns=[twin]).sub(wide[twin], axis=0)
-
-
-def claim_values(table: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The per-seed statistic of each Chapter 4 claim from the main cell's rows of
-    :func:`results_table` (one value per seed, in seed order).
-
-    Averages over bases, modes and rates are taken within each seed, so every claim rests
-    on one number per seed.
-    """
-    delta = paired_change(table)
-    low = CLAIM_RATES[0]
-
-    def d(basis, mode, rate):
-        return delta[(basis, mode, rate)].to_numpy()
-
-    random_minus_magnitude = np.mean(
-        [
-            d(b, "random", r) - d(b, "magnitude", r)
-            for b, r in itertools.product(SPARSE_BASES, CLAIM_RATES)
-        ],
-        axis=0,
-    )
-    oracle_minus_control = np.mean(
-        [
-            d("feature", m, r) - d("feature_random", m, r)
-            for m, r in itertools.product(MODES, CLAIM_RATES)
-        ],
-        axis=0,
-    )
-    amplification = per_seed(table, "log_amplification")
-    return {
-        "ch4.magnitude-helps-coordinate": d("coordinate", "magnitude", low),
-        "ch4.magnitude-helps-feature": d("feature", "magnitude", low),
-        "ch4.too-much-hurts": d("feature", "magnitude", HIGH_RATE) - d("feature", "magnitude", low),
-        "ch4.magnitude-beats-random": random_minus_magnitude,
-        "ch4.oracle-not-special": oracle_minus_control,
-        "ch4.updates-amplified": amplification[("feature", "magnitude", low)].to_numpy(),
-    }
-
-
-def main_cell(settings: Settings, results) -> pd.DataFrame:
-    """The rows of :func:`results_table` at the main ``rho``."""
-    table = results_table(results)
-    return table[table.rho == settings.rho].reset_index(drop=True)
-
-
-def claims_from_results(settings: Settings, results) -> dict[str, np.ndarray]:
-    """:func:`claim_values` straight from the results of :func:`plan`."""
-    return claim_values(main_cell(settings, results))
+def regimes(settings: Settings) -> list[dict]:
+    """Where the chapter runs, for the atlas: label, rho and what differs from the recipe (the
+    pruning, and any size of the recipe the settings change)."""
+    changed = [
+        f"{name} = {getattr(settings, name)}"
+        for name, value in RECIPE_SIZES.items()
+        if getattr(settings, name) != value
+    ]
+    deviation = ", ".join([f"pruned at step t1 = {settings.t1}, mask held", *changed])
+    return [
+        {"label": "Ch4", "rho": rho, "deviation": deviation}
+        for rho in (settings.rho, *settings.other_rhos)
+    ]

@@ -21,8 +21,8 @@ balanced accuracy, chance 1/3.
 
 The chapter's runs (:func:`plan`) are one task per (sigma, rho, seed): the book's recipe
 trained in segments, probed between segments (:func:`train_probed`). :func:`seed_table`
-reduces them to one row per run, from which :func:`claim_values` reads the statistic of each
-registered claim, one value per seed.
+reduces them to one row per run, from which :func:`imbcl.report.ch3.claim_values` reads the
+statistic of each registered claim, one value per seed.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ CHANCE = 1.0 / 3.0
 #: The recipe's isotropic noise scale, where every claim is tested.
 RECIPE_SIGMA = DataConfig().sigma
 #: The regimes of the registered claims (imbcl.report.registry, ids ch3.*).
-CONTROL_RHO = 1.0  # ch3.control-probe
+CONTROL_RHO = 1.0  # ch3.control-probe, ch3.ratio-falls (its reference)
 NOISIER_RHO = 4.0  # ch3.minority-noisier
-GAP_RHO = 8.0  # ch3.probe-gap, ch3.minority-noisier-stage-ii
+GAP_RHO = 8.0  # ch3.probe-gap, ch3.minority-noisier-stage-ii, ch3.ratio-falls
 STAGE_II_STEP = 200  # ch3.minority-noisier-stage-ii
 CLAIM_RHOS = (CONTROL_RHO, NOISIER_RHO, GAP_RHO)
 
@@ -299,39 +299,13 @@ def _wide(ratios: pd.DataFrame, step: int, values: list[str]) -> pd.DataFrame:
     return at.pivot(index=["sigma", "rho", "seed"], columns="group", values=values)
 
 
-def rank_trend(seeds: pd.DataFrame, value: str) -> pd.Series:
-    """Per seed, the Spearman correlation between rho and ``value`` over the rho grid of the
-    recipe's sigma (NaN for a seed whose ``value`` is constant over rho), indexed by seed."""
-    recipe = seeds[seeds.sigma == RECIPE_SIGMA]
-    wide = recipe.pivot(index="seed", columns="rho", values=value)  # (seeds, rho grid)
-    rho = pd.Series(wide.columns.to_numpy(float), index=wide.columns)
-    return wide.apply(
-        lambda row: row.corr(rho, method="spearman") if row.nunique() > 1 else np.nan, axis=1
-    )
-
-
-def at_rho(seeds: pd.DataFrame, rho: float, value: str) -> np.ndarray:
-    """(n_seeds,) ``value`` of the runs at ``rho`` and the recipe's sigma, by seed."""
-    rows = seeds[(seeds.sigma == RECIPE_SIGMA) & (seeds.rho == rho)].sort_values("seed")
-    if rows.empty:
-        raise KeyError(f"no runs at rho = {rho:g}, sigma = {RECIPE_SIGMA:g}")
-    return rows[value].to_numpy(float)
-
-
-def claim_values(seeds: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The per-seed statistic of each Chapter 3 claim, from :func:`seed_table`."""
-    return {
-        "ch3.control-probe": at_rho(seeds, CONTROL_RHO, "probe_gap"),
-        "ch3.probe-gap": at_rho(seeds, GAP_RHO, "probe_gap"),
-        "ch3.probe-gap-grows": rank_trend(seeds, "probe_gap").to_numpy(),
-        "ch3.minority-noisier": at_rho(seeds, NOISIER_RHO, "log_best"),
-        "ch3.minority-noisier-stage-ii": at_rho(seeds, GAP_RHO, "log_best_stage_ii"),
-        "ch3.ratio-falls": rank_trend(seeds, "best_minority").to_numpy(),
-    }
-
-
-def claims_from_results(settings: Settings, results) -> dict[str, np.ndarray]:
-    """:func:`claim_values` straight from the results of :func:`plan` (each run carries its
-    own spec, so ``settings`` is not needed beyond the plan that made the results)."""
-    ratios = ratio_table(joined_history(results))
-    return claim_values(seed_table(ratios, probe_frame(results)))
+# ------------------------------------------------------------------------------ the atlas
+def regimes(settings: Settings) -> list[dict]:
+    """Where the chapter runs, for the atlas: label, rho and what differs from the recipe."""
+    records = f"records every {settings.record_every} steps"
+    rows = [{"label": "Ch3", "rho": rho, "deviation": records} for rho in settings.grid("rho_grid")]
+    noisy = f"σ = {settings.sigma_noisy:g}, {records}"
+    return rows + [
+        {"label": "Ch3", "rho": rho, "deviation": noisy}
+        for rho in settings.grid("rho_grid_noisy", allow_empty=True)
+    ]

@@ -14,8 +14,8 @@ Their log-growth rates, d log(curve)/dt, are reported per 1,000 training steps. 
 boundaries (:func:`stage_boundaries`) are read off these rates, one pair per replica.
 
 The chapter's runs (:func:`plan`) are one task per regime and seed; :func:`seed_statistics`
-turns their Histories into one row per seed, from which :func:`claim_values` reads the
-statistic of each registered claim.
+turns their Histories into one row per seed, from which
+:func:`imbcl.report.ch1.claim_values` reads the statistic of each registered claim.
 """
 
 from __future__ import annotations
@@ -409,27 +409,6 @@ def seed_statistics(hist: History, settings: Settings) -> pd.DataFrame:
             "log_ratio": np.log(fin["minority"] / fin["majority"]),
         }
     )
-
-
-def claim_values(stats: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The per-seed statistic of each Chapter 1 claim, from the main regime's
-    :func:`seed_statistics` (one value per seed; NaN where a stage was not found)."""
-    rate_i = stats.noise_I.to_numpy()
-    with np.errstate(all="ignore"):
-        slowdown = np.where(rate_i > 0, np.log10(np.abs(stats.noise_II) / rate_i), np.nan)
-    return {
-        "ch1.onset-order": stats.onset_gap.to_numpy(),
-        "ch1.noise-grows-stage-i": rate_i,
-        "ch1.noise-stalls-stage-ii": slowdown,
-        "ch1.noise-falls-stage-iii": stats.survivors_III.to_numpy(),
-        "ch1.minority-smaller": stats.log_ratio.to_numpy(),
-    }
-
-
-def claims_from_results(settings: Settings, results) -> dict[str, np.ndarray]:
-    """:func:`claim_values` straight from the results of :func:`plan`."""
-    main = regime_histories(settings, results)["main"]
-    return claim_values(seed_statistics(main, settings))
 
 
 def regimes(settings: Settings) -> list[dict]:
