@@ -50,8 +50,10 @@ def test_variants_change_one_thing_each():
 def test_plan_covers_the_recipe_grid_and_each_variant():
     s = atlas.Settings.from_params("small")
     tasks = atlas.plan(s)
-    assert len(tasks) == len(atlas.cells(s)) == 2 * 2 + 2 * 2
-    assert tasks[0].label == "atlas recipe rho=4 seed=0"
+    runs = [spec for t in tasks for spec in t.kwargs["specs"]]
+    assert len(runs) == len(atlas.cells(s)) == 2 * 2 + 2 * 2
+    assert [t.label for t in tasks] == ["atlas rho=4,12 seeds 0-1"] * 2  # recipe, sample masks
+    assert {s.data.mask for s in tasks[1].kwargs["specs"]} == {"sample"}
 
 
 @pytest.mark.parametrize(

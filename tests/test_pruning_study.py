@@ -133,45 +133,45 @@ _ENV = _Env()
 # ---------------------------------------------------------------------- pruning protocol
 @pytest.mark.parametrize("mode", ["magnitude", "random"])
 def test_feature_basis_pruning_zeroes_the_rate_and_the_mask_holds(mode):
-    base = trained()
-    reps, zeroed = ps.branch(base, ps.Setting(0.75, "feature", mode))
-    assert zeroed == pytest.approx(0.75, abs=1 / (8 * 16))
-    zero = coefficients(reps).abs() < 1e-5
+    base = trained((0,))
+    br, zeroed = ps.branch_all(base, [ps.Setting(0.75, "feature", mode)])
+    assert zeroed[0] == 0.0 and zeroed[1] == pytest.approx(0.75, abs=1 / (8 * 16))
+    zero = coefficients(br)[1].abs() < 1e-5
     assert zero.float().mean().item() == pytest.approx(0.75, abs=1 / (8 * 16))
-    reps.run(5, progress=False)
-    assert (coefficients(reps)[zero].abs() < 1e-5).all()  # held during training
-    assert (coefficients(reps)[~zero].abs() > 0).float().mean() > 0.9
-    assert (coefficients(base).abs() < 1e-5).float().mean() < 0.05  # the base is untouched
+    br.run(5, progress=False)
+    assert (coefficients(br)[1][zero].abs() < 1e-5).all()  # held during training
+    assert (coefficients(br)[1][~zero].abs() > 0).float().mean() > 0.9
+    assert (coefficients(br)[0].abs() < 1e-5).float().mean() < 0.05  # the twin is untouched
 
 
 def test_magnitude_mask_keeps_the_largest_coefficients():
-    base = trained()
-    before = coefficients(base).abs().flatten(1)
-    reps, _ = ps.branch(base, ps.Setting(0.5, "feature", "magnitude"))
-    kept = (coefficients(reps).abs() > 1e-5).flatten(1)
-    for r in range(2):
-        assert before[r][kept[r]].min() >= before[r][~kept[r]].max() - 1e-6
+    base = trained((0,))
+    before = coefficients(base)[0].abs().flatten()
+    br, _ = ps.branch_all(base, [ps.Setting(0.5, "feature", "magnitude")])
+    kept = (coefficients(br)[1].abs() > 1e-5).flatten()
+    assert before[kept].min() >= before[~kept].max() - 1e-6
 
 
-def test_random_mask_is_per_seed_and_group_independent():
-    together = ps.branch(trained((0, 1)), ps.Setting(0.5, "feature", "random"))[0]
-    alone = ps.branch(trained((1,)), ps.Setting(0.5, "feature", "random"))[0]
-    assert torch.equal(together.mask[1], alone.mask[0])
-    assert not torch.equal(together.mask[0], together.mask[1])
+def test_random_mask_depends_on_the_seed_only():
+    cfg = [ps.Setting(0.5, "feature", "random")]
+    a = ps.branch_all(trained((1,)), cfg)[0].mask[1]
+    b = ps.branch_all(trained((1,)), cfg)[0].mask[1]
+    c = ps.branch_all(trained((0,)), cfg)[0].mask[1]
+    assert torch.equal(a, b) and not torch.equal(a, c)
 
 
-def test_branches_see_the_same_data_stream():
-    base = trained()
-    a, _ = ps.branch(base, ps.TWIN)
-    b, _ = ps.branch(base, ps.TWIN)
-    a.run(5, progress=False)
-    b.run(5, progress=False)
-    assert torch.equal(a.params["W"], b.params["W"])
+def test_the_twin_branch_is_the_run_continued():
+    base = trained((0,))
+    alone = base.copy()
+    br, _ = ps.branch_all(base, [ps.Setting(0.5, "coordinate", "magnitude")])
+    alone.run(5, progress=False)
+    br.run(5, progress=False)
+    assert torch.allclose(br.params["W"][0], alone.params["W"][0], atol=1e-6)
 
 
 def test_estimated_setting_needs_its_basis():
     with pytest.raises(ConfigError, match=r"'estimated' setting needs its basis"):
-        ps.branch(trained(), ps.Setting(0.5, "estimated"))
+        ps.branch_all(trained((0,)), [ps.Setting(0.5, "estimated")])
 
 
 def test_estimated_basis_shape_and_recovery():
@@ -197,13 +197,12 @@ def test_purity_by_group_takes_the_best_live_neuron():
 
 
 def test_update_sizes_vanish_along_pruned_feature_coefficients():
-    base = trained()
-    reps, _ = ps.branch(base, ps.Setting(0.75, "feature", "magnitude"))
-    pruned = (reps.mask[..., :4] == 0).numpy()  # (R, m, K) feature coefficients zeroed
-    size = ps.update_sizes(reps, 3)
-    assert size.shape == (2, 8, 4) and reps.step == 18
-    assert size[pruned].max() < 1e-6
-    assert size[~pruned].max() > 1e-5
+    br, _ = ps.branch_all(trained((0,)), [ps.Setting(0.75, "feature", "magnitude")])
+    pruned = (br.mask[1, :, :4] == 0).numpy()  # (m, K) feature coefficients zeroed
+    size = ps.update_sizes(br, 3)
+    assert size.shape == (2, 8, 4) and br.step == 18
+    assert size[1][pruned].max() < 1e-6
+    assert size[1][~pruned].max() > 1e-5 and size[0].min() > 0  # the twin moves everywhere
 
 
 def test_group_update_averages_selected_pairs():

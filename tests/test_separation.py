@@ -81,8 +81,8 @@ def test_ratio_table_is_tidy():
 # ---------------------------------------------------------------------- training, probes
 def test_train_with_probes_matches_uninterrupted_training():
     spec = _spec(steps=20)
-    hist, probes, marks = S.train_with_probes(spec, [5, 15], n_probe=120)
-    assert marks == [5, 15, 20] and probes.shape == (3, 4)
+    hist, probes, marks = S.train_with_probes([spec], [5, 15], n_probe=120)
+    assert marks == [5, 15, 20] and probes.shape == (3, 1, 4)
     assert ((probes >= 0) & (probes <= 1)).all()
     ref, _ = train([spec], progress=False)
     np.testing.assert_array_equal(hist.steps, ref.steps)
@@ -92,16 +92,18 @@ def test_train_with_probes_matches_uninterrupted_training():
 @pytest.mark.parametrize("steps", [[0], [20], [15, 5], [5, 5]])
 def test_train_with_probes_rejects_bad_steps(steps):
     with pytest.raises(ConfigError, match=r"probe_steps must be increasing steps in \[1, 19\]"):
-        S.train_with_probes(_spec(steps=20), steps, n_probe=120)
+        S.train_with_probes([_spec(steps=20)], steps, n_probe=120)
 
 
 def test_train_probed_result():
-    result = S.train_probed(_spec(rho=4.0, seed=3, steps=10), [5], 120)
+    result = S.train_probed([_spec(rho=4.0, seed=3, steps=10)], [5], 120)
     assert list(result.table.columns) == ["step", "rho", "sigma", "seed", "group", "probe"]
     assert result.table.step.tolist() == [5, 5, 10, 10]
     assert (result.table.rho == 4.0).all() and (result.table.seed == 3).all()
     probe = result.arrays["probe"]
-    np.testing.assert_allclose(result.table.probe[:2], [probe[0, :2].mean(), probe[0, 2:].mean()])
+    np.testing.assert_allclose(
+        result.table.probe[:2], [probe[0, 0, :2].mean(), probe[0, 0, 2:].mean()]
+    )
     assert result.arrays["probe_steps"].tolist() == [5, 10]
     hist = History.from_arrays(result.arrays, result.meta)
     assert hist.steps[-1] == 10 and hist.specs[0].seed == 3
@@ -149,19 +151,20 @@ def test_profiles_and_plan():
     full, small = S.Settings.from_params("full"), S.Settings.from_params("small")
     assert (full.n_seeds, small.n_seeds) == (8, 6)
     tasks = S.plan(full)
-    n_recipe = len(full.grid("rho_grid")) * full.n_seeds
-    assert len(tasks) == n_recipe + len(full.grid("rho_grid_noisy")) * full.n_seeds
-    recipe, noisy = tasks[:n_recipe], tasks[n_recipe:]
-    assert all(t.kwargs["probe_steps"] == [200, 500] for t in recipe)
-    assert all(t.kwargs["spec"].data.sigma == 1.0 for t in recipe)
-    assert all(t.kwargs["probe_steps"] == [] for t in noisy)
-    assert all(t.kwargs["spec"].data.sigma == full.sigma_noisy for t in noisy)
-    assert all(t.kwargs["spec"].train == TrainConfig(record_every=25) for t in tasks)
-    assert all(t.kwargs["spec"].model == ModelConfig() for t in tasks)
-    assert len(S.plan(small)) == 3 * 6
+    runs = [(t, spec) for t in tasks for spec in t.kwargs["specs"]]
+    assert [spec for _, spec in runs] == sorted(full.run_specs(), key=lambda s: s.data.sigma)
+    recipe = [(t, s) for t, s in runs if s.data.sigma == 1.0]
+    noisy = [(t, s) for t, s in runs if s.data.sigma == full.sigma_noisy]
+    assert len(recipe) == len(full.grid("rho_grid")) * full.n_seeds
+    assert len(noisy) == len(full.grid("rho_grid_noisy")) * full.n_seeds
+    assert all(t.kwargs["probe_steps"] == [200, 500] for t, _ in recipe)
+    assert all(t.kwargs["probe_steps"] == [] for t, _ in noisy)
+    assert all(s.train == TrainConfig(record_every=25) for _, s in runs)
+    assert all(s.model == ModelConfig() for _, s in runs)
+    assert sum(len(t.kwargs["specs"]) for t in S.plan(small)) == 3 * 6
     assert len({t.label for t in tasks}) == len(tasks)
     masked = S.Settings.from_params("small", mask="sample", first_seed=100)
-    spec = S.plan(masked)[0].kwargs["spec"]
+    spec = S.plan(masked)[0].kwargs["specs"][0]
     assert (spec.data.mask, spec.seed) == ("sample", 100)
 
 

@@ -98,7 +98,7 @@ def test_claims_from_results_end_to_end():
     specs = [
         _spec(rho, seed, steps=220, record_every=20) for rho in S.CLAIM_RHOS for seed in (0, 1)
     ]
-    results = [S.train_probed(spec, [100], 120) for spec in specs]
+    results = [S.train_probed(specs, [100], 120)]
     values = ch3.claims_from_results(None, results)
     assert set(values) == {spec.id for spec in for_chapter("ch3")}
     for claim, v in values.items():

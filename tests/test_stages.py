@@ -172,10 +172,12 @@ def test_kappa_curve_reads_the_schedule_of_the_runs():
 def test_settings_plan_and_claims_of_the_chapter():
     s = stages.Settings.from_params("small")
     tasks = stages.plan(s)
-    assert len(tasks) == 2 * s.n_seeds  # main and past the cliff; no trained attention
-    assert tasks[0].label == "ch1 main rho=4 seed=0"
+    runs = [spec for t in tasks for spec in t.kwargs["specs"]]
+    assert len(runs) == 2 * s.n_seeds  # main and past the cliff; no trained attention
+    assert tasks[0].label == "ch1 main rho=4 seeds 0-5"
     full = stages.Settings.from_params("full")
-    assert len(stages.plan(full)) == 2 * full.n_seeds + full.attention_seeds
+    runs = [spec for t in stages.plan(full) for spec in t.kwargs["specs"]]
+    assert len(runs) == 2 * full.n_seeds + full.attention_seeds
     with pytest.raises(ConfigError, match="rho_past must be > rho = 4"):
         stages.Settings.from_params("full", rho_past=3)
     with pytest.raises(ConfigError, match="window and hold must be >= record_every = 10"):

@@ -22,7 +22,7 @@ from imbcl.engine import metrics
 from imbcl.engine.config import ConfigError, DataConfig, ModelConfig, RunSpec, TrainConfig
 from imbcl.engine.config import validated_field as field
 from imbcl.engine.settings import StudySettings
-from imbcl.studies.runs import run_task
+from imbcl.studies.runs import run_histories, run_tasks
 
 #: What each variant changes in the recipe, as (config, field, value) triples.
 VARIANTS = {
@@ -104,20 +104,21 @@ def cells(settings: Settings) -> list[tuple[str, float, int]]:
 
 
 def plan(settings: Settings) -> list:
-    """One :func:`imbcl.studies.runs.train_run` task per variant, rho and seed."""
-    return [
-        run_task(variant_spec(v, r, s), f"atlas {v} rho={r:g} seed={s}")
-        for v, r, s in cells(settings)
-    ]
+    """Tasks of :func:`imbcl.studies.runs.train_runs`: each variant's rho grid and seeds,
+    stacked in blocks."""
+    specs = [variant_spec(v, r, s) for v, r, s in cells(settings)]
+    return run_tasks(specs, "atlas")
 
 
 def run_table(settings: Settings, results) -> pd.DataFrame:
     """One row per run: variant, rho, seed, learned (share of minority features learned),
     final_minority and final_majority (mean best alignment, a.u.) and their log ratio."""
     rows = []
-    for (variant, rho, seed), result in zip(cells(settings), results, strict=True):
-        align, minority = result.arrays["align"][-1], np.asarray(result.arrays["minority"])
-        best = metrics.best_per_feature(np.abs(align))[0]  # (K,)
+    specs = [variant_spec(v, r, s) for v, r, s in cells(settings)]
+    hists = run_histories(results, specs)
+    for (variant, rho, seed), hist in zip(cells(settings), hists, strict=True):
+        minority = hist.minority
+        best = metrics.best_per_feature(np.abs(hist.align[-1]))[0]  # (K,)
         maj, mnr = best[~minority].mean(), best[minority].mean()
         rows.append(
             {

@@ -369,20 +369,23 @@ def update_amplification(
 
 
 # --------------------------------------------------------------------------- the task
-def branch(
-    base: Replicas, setting: Setting, estimated: np.ndarray | None = None
-) -> tuple[Replicas, float]:
-    """A pruned (or, for the twin, untouched) copy of ``base`` and the fraction zeroed.
-
-    ``estimated`` (R, d, d) is the basis of an ``estimated`` setting (:func:`estimated_basis`).
-    """
-    reps = base.copy()
-    if setting.is_twin:
-        return reps, 0.0
-    if setting.basis == "estimated" and estimated is None:
-        raise ConfigError("an 'estimated' setting needs its basis (R, d, d): pass estimated")
-    mask = reps.prune(setting.config(), basis=estimated if setting.basis == "estimated" else None)
-    return reps, float(1.0 - mask.mean())
+def branch_all(
+    base: Replicas, settings: Sequence[Setting], estimated: np.ndarray | None = None
+) -> tuple[Replicas, list[float]]:
+    """The twin and every setting as branches of ``base`` (one replica): branch 0 is the twin,
+    branch j the j-th setting, pruned once with its mask held (:meth:`Replicas.branches`:
+    stacked, sharing the base's future batches). Returns the branches and the fraction of
+    coefficients each zeroed. ``estimated`` (1, d, d) is the basis of ``estimated`` settings
+    (:func:`estimated_basis`)."""
+    branches = base.branches(1 + len(settings))
+    zeroed = [0.0]
+    for j, setting in enumerate(settings, start=1):
+        if setting.basis == "estimated" and estimated is None:
+            raise ConfigError("an 'estimated' setting needs its basis (1, d, d): pass estimated")
+        basis = estimated if setting.basis == "estimated" else None
+        mask = branches.prune(setting.config(), basis=basis, replicas=[j])
+        zeroed.append(float(1.0 - mask.mean()))
+    return branches, zeroed
 
 
 def cell_task(
@@ -395,14 +398,14 @@ def cell_task(
 ) -> Result:
     """One seed of one cell: the base to ``t1``, then the twin and every setting to the end.
 
-    ``spec`` is the run (its ``train.steps`` is the end of every branch). Returns a Result
-    whose table has one row per branch (the twin first): rho, t1, seed, basis, mode, rate,
-    setting (its label), zeroed (fraction of coefficients pruned), the :data:`METRICS`, and,
-    for feature-first bases, the update columns of :func:`update_amplification` over the
-    ``window`` steps after pruning (NaN otherwise); whose arrays are the twin's History
-    (base and continuation, :meth:`History.to_arrays`) plus ``ica_recovery`` (K,), the
-    :func:`basis_recovery` of the estimated basis (NaN if no setting uses it); and whose meta
-    holds the specs.
+    ``spec`` is the run (its ``train.steps`` is the end of every branch). The branches train
+    stacked on the base's batches (:func:`branch_all`). Returns a Result whose table has one
+    row per branch (the twin first): rho, t1, seed, basis, mode, rate, setting (its label),
+    zeroed (fraction of coefficients pruned), the :data:`METRICS`, and, for feature-first
+    bases, the update columns of :func:`update_amplification` over the ``window`` steps after
+    pruning (NaN otherwise); whose arrays are the twin's History (base and continuation,
+    :meth:`History.to_arrays`) plus ``ica_recovery`` (K,), the :func:`basis_recovery` of the
+    estimated basis (NaN if no setting uses it); and whose meta holds the specs.
     """
     if not (0 < t1 and t1 + window <= spec.train.steps):
         raise ConfigError(
@@ -411,24 +414,22 @@ def cell_task(
     base = Replicas([spec])
     head = base.run(t1, progress=False, divergence="raise")
     live = metrics.alive(head.align[-1], head.noise[-1])  # (1, m)
+    pruned = [s for s in settings if not s.is_twin]
     estimated, recovery = None, np.full(base.k, np.nan)
-    if any(s.basis == "estimated" and not s.is_twin for s in settings):
+    if any(s.basis == "estimated" for s in pruned):
         estimated = estimated_basis(base, n_ica)
         recovery = basis_recovery(estimated, base.features.cpu().numpy())[0]
-    twin_sizes, twin_hist, rows = None, None, []
-    for setting in [TWIN, *(s for s in settings if not s.is_twin)]:
-        reps, zeroed = branch(base, setting, estimated)
+    branches, zeroed = branch_all(base, pruned, estimated)
+    sizes = update_sizes(branches.copy(), window)  # (B, m, K), every branch on the same steps
+    tail = branches.run(spec.train.steps - t1, progress=False, divergence="raise")
+    values = measure(branches, tail, n_probe)
+    rows = []
+    for j, setting in enumerate([TWIN, *pruned]):
         updates = {}
-        if setting.is_twin:
-            twin_sizes = update_sizes(reps.copy(), window)
-        elif setting.basis in FEATURE_FIRST:
-            kept = live[..., None] & (reps.mask[..., : reps.k].cpu().numpy() > 0)
-            sizes = update_sizes(reps.copy(), window)
-            updates = update_amplification(sizes, twin_sizes, kept, reps.minority)
-        tail = reps.run(spec.train.steps - t1, progress=False, divergence="raise")
-        if setting.is_twin:
-            twin_hist = head.concat(tail)
-        values = measure(reps, tail, n_probe)
+        if setting.basis in FEATURE_FIRST and not setting.is_twin:
+            coefficients = branches.mask[j : j + 1, :, : branches.k].cpu().numpy()
+            kept = live[..., None] & (coefficients > 0)
+            updates = update_amplification(sizes[j : j + 1], sizes[:1], kept, branches.minority)
         rows.append(
             {
                 "rho": spec.data.rho,
@@ -438,12 +439,12 @@ def cell_task(
                 "mode": setting.mode if not setting.is_twin else "none",
                 "rate": setting.rate,
                 "setting": setting.label,
-                "zeroed": zeroed,
-                **{k: float(v[0]) for k, v in values.items()},
+                "zeroed": zeroed[j],
+                **{k: float(v[j]) for k, v in values.items()},
                 **{k: float(v[0]) for k, v in updates.items()},
             }
         )
-    arrays, meta = twin_hist.to_arrays()
+    arrays, meta = head.concat(tail.select([0])).to_arrays()
     return Result(pd.DataFrame(rows), arrays | {"ica_recovery": recovery}, meta)
 
 

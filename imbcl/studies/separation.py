@@ -41,7 +41,7 @@ from imbcl.engine.config import validated_field as field
 from imbcl.engine.history import History
 from imbcl.engine.settings import StudySettings
 from imbcl.engine.train import Replicas
-from imbcl.studies.runs import histories
+from imbcl.studies.runs import stack_key
 from imbcl.sweep import Result, Task
 
 GROUPS = ("majority", "minority")
@@ -59,44 +59,45 @@ CLAIM_RHOS = (CONTROL_RHO, NOISIER_RHO, GAP_RHO)
 
 # ------------------------------------------------------------------------------- training
 def train_with_probes(
-    spec: RunSpec, probe_steps: Sequence[int], n_probe: int
+    specs: list[RunSpec], probe_steps: Sequence[int], n_probe: int
 ) -> tuple[History, np.ndarray, list[int]]:
-    """Train ``spec`` to ``spec.train.steps`` in segments, probing after each of
+    """Train ``specs`` stacked to their ``train.steps`` in segments, probing after each of
     ``probe_steps`` and at the end.
 
-    Returns the History, the probe balanced accuracies (P, K) and the P probe steps
+    Returns the History, the probe balanced accuracies (P, R, K) and the P probe steps
     (``probe_steps`` then the last step): :func:`imbcl.engine.metrics.probe_accuracy` with
     ``n_probe`` training and ``n_probe`` test samples. Probing reads the weights and draws from
     its own fixed stream (the same samples at every step), so it does not change training. A
     non-finite loss raises :class:`imbcl.engine.train.DivergenceError`.
     """
-    total = spec.train.steps
+    total = specs[0].train.steps
     marks = [int(t) for t in probe_steps]
     if marks != sorted(set(marks)) or any(not 1 <= t < total for t in marks):
         raise ConfigError(
             f"probe_steps must be increasing steps in [1, {total - 1}] (got {list(probe_steps)})"
         )
     marks.append(total)
-    reps = Replicas([spec])
+    reps = Replicas(specs)
     hist, probes = None, []
     for t in marks:
         seg = reps.run(t - reps.step, progress=False, divergence="raise")
         hist = seg if hist is None else hist.concat(seg)
-        probes.append(metrics.probe_accuracy(reps, n_probe, n_probe)[0])
+        probes.append(metrics.probe_accuracy(reps, n_probe, n_probe))
     return hist, np.stack(probes), marks
 
 
-def train_probed(spec: RunSpec, probe_steps: list[int], n_probe: int) -> Result:
-    """The chapter's task: :func:`train_with_probes` of one run.
+def train_probed(specs: list[RunSpec], probe_steps: list[int], n_probe: int) -> Result:
+    """The chapter's task: :func:`train_with_probes` of a stack of runs.
 
-    The table has one row per probe step and group: step, rho, sigma, seed, group, probe (the
-    mean balanced accuracy over the group's features). The arrays are the History's
-    (:meth:`History.to_arrays`) plus ``probe`` (P, K) and ``probe_steps`` (P,).
+    The table has one row per run, probe step and group: step, rho, sigma, seed, group, probe
+    (the mean balanced accuracy over the group's features). The arrays are the History's
+    (:meth:`History.to_arrays`) plus ``probe`` (P, R, K) and ``probe_steps`` (P,).
     """
-    hist, probes, marks = train_with_probes(spec, probe_steps, n_probe)
+    hist, probes, marks = train_with_probes(specs, probe_steps, n_probe)
     rows = [
-        (t, spec.data.rho, spec.data.sigma, spec.seed, group, float(acc[sel].mean()))
+        (t, spec.data.rho, spec.data.sigma, spec.seed, group, float(acc[r, sel].mean()))
         for t, acc in zip(marks, probes, strict=True)
+        for r, spec in enumerate(specs)
         for group, sel in zip(GROUPS, (~hist.minority, hist.minority), strict=True)
     ]
     table = pd.DataFrame(rows, columns=["step", "rho", "sigma", "seed", "group", "probe"])
@@ -105,11 +106,19 @@ def train_probed(spec: RunSpec, probe_steps: list[int], n_probe: int) -> Result:
     return Result(table, arrays, meta)
 
 
-def probed_task(spec: RunSpec, probe_steps: Sequence[int], n_probe: int) -> Task:
-    """The task that runs :func:`train_probed`."""
-    label = f"ch3 sigma={spec.data.sigma:g} rho={spec.data.rho:g} seed={spec.seed}"
-    kwargs = {"spec": spec, "probe_steps": list(probe_steps), "n_probe": n_probe}
-    return Task("imbcl.studies.separation:train_probed", kwargs, label)
+def probed_tasks(specs: list[RunSpec], probe_steps: Sequence[int], n_probe: int) -> list[Task]:
+    """Tasks that run :func:`train_probed` on the runs of ``specs`` stacked in blocks
+    (:func:`imbcl.studies.runs.stack_key`)."""
+    groups: dict[tuple, list[RunSpec]] = {}
+    for spec in specs:
+        groups.setdefault(stack_key(spec), []).append(spec)
+    tasks = []
+    for group in groups.values():
+        seeds = sorted({s.seed for s in group})
+        label = f"ch3 sigma={group[0].data.sigma:g} seeds {seeds[0]}-{seeds[-1]}"
+        kwargs = {"specs": group, "probe_steps": list(probe_steps), "n_probe": n_probe}
+        tasks.append(Task("imbcl.studies.separation:train_probed", kwargs, label))
+    return tasks
 
 
 # ---------------------------------------------------------------------------- measurement
@@ -232,18 +241,20 @@ class Settings(StudySettings):
 
 
 def plan(settings: Settings) -> list[Task]:
-    """One :func:`train_probed` task per (sigma, rho, seed); the runs at the recipe's sigma are
-    probed at ``probe_steps`` and at the end, the noisier ones at the end only."""
+    """Tasks of :func:`train_probed`: the runs at the recipe's sigma probed at ``probe_steps``
+    and at the end, the noisier ones at the end only; each stacked in blocks of seeds."""
     probes = settings.grid("probe_steps", int, allow_empty=True)
-    return [
-        probed_task(spec, probes if spec.data.sigma == RECIPE_SIGMA else (), settings.n_probe)
-        for spec in settings.run_specs()
-    ]
+    specs = settings.run_specs()
+    recipe = [s for s in specs if s.data.sigma == RECIPE_SIGMA]
+    noisy = [s for s in specs if s.data.sigma != RECIPE_SIGMA]
+    return probed_tasks(recipe, probes, settings.n_probe) + probed_tasks(
+        noisy, (), settings.n_probe
+    )
 
 
 def joined_history(results) -> History:
-    """One History of every run of :func:`plan`, in plan order (all share their record steps)."""
-    return histories(results, {"all": list(range(len(results)))})["all"]
+    """One History of every run of :func:`plan` (all share their record steps)."""
+    return History.join([History.from_arrays(r.arrays, r.meta) for r in results])
 
 
 def probe_frame(results) -> pd.DataFrame:

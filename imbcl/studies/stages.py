@@ -32,7 +32,7 @@ from imbcl.engine.config import validated_field as field
 from imbcl.engine.history import History
 from imbcl.engine.params import check_count, check_number
 from imbcl.engine.settings import StudySettings
-from imbcl.studies.runs import histories, run_task, summaries
+from imbcl.studies.runs import run_histories, run_tasks, summaries
 
 #: Rates are reported per this many training steps.
 RATE_UNIT = 1000
@@ -356,22 +356,22 @@ def regime_specs(settings: Settings) -> dict[str, list[RunSpec]]:
 
 
 def plan(settings: Settings) -> list:
-    """One task per regime and seed (:func:`imbcl.studies.runs.train_run`)."""
+    """Tasks of :func:`imbcl.studies.runs.train_runs`: each regime's seeds, stacked in blocks."""
     return [
-        run_task(spec, f"ch1 {name} rho={spec.data.rho:g} seed={spec.seed}")
+        task
         for name, specs in regime_specs(settings).items()
-        for spec in specs
+        for task in run_tasks(specs, f"ch1 {name}")
     ]
 
 
 def regime_histories(settings: Settings, results) -> dict[str, History]:
-    """{regime: History} from the results of :func:`plan` (regimes without runs left out)."""
-    groups, start = {}, 0
-    for name, specs in regime_specs(settings).items():
-        if specs:
-            groups[name] = list(range(start, start + len(specs)))
-        start += len(specs)
-    return histories(results, groups)
+    """{regime: History of its seeds} from the results of :func:`plan` (regimes without runs
+    left out)."""
+    return {
+        name: History.join(run_histories(results, specs))
+        for name, specs in regime_specs(settings).items()
+        if specs
+    }
 
 
 def run_summaries(results) -> pd.DataFrame:
