@@ -44,8 +44,11 @@ def joined_views(
                     mine.copy_(theirs)
     cfgs = [state.specs[r].data for r in idx]
     sl = slice(idx.start, idx.stop)
-    x, _ = data.tokens(cfgs, state.features[sl], state.noise_dirs[sl], draws)
-    first, second = data.views(x, draws.keep)
-    shape = (len(idx), 2 * x.shape[1], *x.shape[2:])
-    out = x.new_empty(shape) if ws is None else ws.get("x", shape, x)
-    return torch.cat([first, second], dim=1, out=out)
+    n, (seq, d) = draws.noise.shape[1], draws.noise.shape[-2:]
+    like = state.features
+    tokens = None if ws is None else ws.get("tokens", (len(idx), n, seq, d), like)
+    x, _ = data.tokens(cfgs, state.features[sl], state.noise_dirs[sl], draws, out=tokens)
+    shape = (len(idx), 2 * n, seq, d)
+    out = x.new_empty(shape) if ws is None else ws.get("x", shape, like)
+    data.views(x, draws.keep, out)
+    return out

@@ -74,8 +74,8 @@ class Draws:
     ``present``, ``carry`` uniform in [0, 1): (..., n, K) and (..., n, L, K); ``sign``
     (..., n, K) integers 0 or 1 (the sign of a present feature is 2 sign - 1); ``noise``
     (..., n, L, d) and ``amp`` (..., n, 1, n_corr) standard normal; ``keep`` (..., n, L, d),
-    or (..., n, 1, d) for one mask per sample, integers 0 or 1 (the first view's mask), or
-    None when no views are drawn. Drawn in this order from one generator.
+    or (..., n, 1, d) for one mask per sample, 0.0 or 1.0 (the first view's mask), or None
+    when no views are drawn. Drawn in this order from one generator.
     """
 
     present: torch.Tensor
@@ -97,7 +97,7 @@ class Draws:
             torch.empty(*shape, seq, k, **f32),
             torch.empty(*shape, seq, d, **f32),
             torch.empty(*shape, 1, cfg.n_corr, **f32),
-            torch.empty(*shape, *mask, **i64) if views else None,
+            torch.empty(*shape, *mask, **f32) if views else None,
         )
 
     def fill(self, g: torch.Generator) -> Draws:
@@ -133,6 +133,7 @@ def tokens(
     noise_dirs: torch.Tensor,
     d: Draws,
     probs: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Tokens (R, n, L, d) and codes (R, n, K) of R replicas from their stacked draws.
 
@@ -141,7 +142,7 @@ def tokens(
     (default: q, or q / rho for minority features) and a random sign; token l carries each
     present feature with probability ``p_token``; the noise is isotropic N(0, sigma^2 / d I)
     per token plus amplitudes N(0, sigma_corr^2) along the correlated directions, shared by
-    the tokens of a sample.
+    the tokens of a sample. The tokens are written into ``out`` (R, n, L, d) when given.
     """
     device = features.device
     if probs is None:
@@ -151,11 +152,14 @@ def tokens(
     z = (d.present < p) * (d.sign * 2 - 1)  # (R, n, K)
     carry = d.carry < _column(cfgs, lambda c: c.p_token, device)
     coef = z[:, :, None, :].to(torch.float32) * carry  # (R, n, L, K)
-    x = coef @ features.transpose(1, 2)[:, None]
-    x += d.noise * _column(cfgs, lambda c: c.sigma / math.sqrt(c.d), device)
+    r, n, seq, k = coef.shape
+    flat = None if out is None else out.view(r, n * seq, -1)
+    x = torch.bmm(coef.view(r, n * seq, k), features.transpose(1, 2), out=flat)
+    x = x.view(r, n, seq, -1)
+    x.addcmul_(d.noise, _column(cfgs, lambda c: c.sigma / math.sqrt(c.d), device))
     if cfgs[0].n_corr:
-        amp = d.amp * _column(cfgs, lambda c: c.sigma_corr, device)
-        x += amp @ noise_dirs.transpose(1, 2)[:, None]
+        amp = d.amp * _column(cfgs, lambda c: c.sigma_corr, device)  # (R, n, 1, n_corr)
+        x += torch.bmm(amp.view(r, n, -1), noise_dirs.transpose(1, 2))[:, :, None]
     return x, z
 
 
@@ -173,11 +177,20 @@ def sample_batch(
     return x[0], z[0]
 
 
-def views(x: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def views(
+    x: torch.Tensor, keep: torch.Tensor, out: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The two complementary masked views ``2 D x`` and ``2 (1 - D) x`` of tokens ``x``
-    (..., n, L, d) for the first view's mask ``keep`` (..., n, L or 1, d) of 0s and 1s."""
-    keep = keep.to(x.dtype)
-    return 2 * keep * x, 2 * (1 - keep) * x
+    (..., n, L, d) for the first view's mask ``keep`` (..., n, L or 1, d) of 0s and 1s
+    (``2 x - 2 D x`` is exactly ``2 (1 - D) x`` for such a mask). With ``out`` (..., 2n, L, d)
+    the views are written into its two halves (samples :n and n:), which are returned."""
+    n = x.shape[-3]
+    if out is None:
+        out = x.new_empty((*x.shape[:-3], 2 * n, *x.shape[-2:]))
+    first, second = out[..., :n, :, :], out[..., n:, :, :]
+    torch.mul(x, keep.to(x.dtype), out=first).mul_(2)
+    torch.mul(x, 2, out=second).sub_(first)
+    return first, second
 
 
 def mask_views(
