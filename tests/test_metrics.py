@@ -1,11 +1,9 @@
 """Metrics on hand-built alignments, and the linear probe on a trained model."""
 
 import numpy as np
-import pytest
 
 from imbcl.engine import metrics as mt
 from imbcl.engine.train import train
-from imbcl.report.claims import Claim, check, verdicts
 from tests.test_train import spec
 
 
@@ -44,14 +42,6 @@ def test_probe_beats_chance_after_training_and_is_deterministic():
     assert acc.min() > 0.6  # chance is 1/3
     assert np.array_equal(acc, mt.probe_accuracy(reps, n_train=600, n_test=600))
 
-
-def test_claims_table_asserts_and_reports():
-    good, bad = Claim("a", 2.0, ">", 1.0), Claim("b", float("nan"), "<", 0.0)
-    assert verdicts([good, bad]) == "PASS  a\nFAIL  b"
-    with pytest.raises(AssertionError, match=r"1 claim\(s\) failed: \['b'\]"):
-        check([good, bad])
-    with pytest.raises(ValueError, match="op must be one of"):
-        Claim("c", 1.0, "!=", 0.0)
 
 
 def test_best_per_feature_skips_silent_neurons():

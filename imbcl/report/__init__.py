@@ -5,7 +5,9 @@
 - :mod:`~imbcl.report.registry`: every claim of the book, as data;
 - :mod:`~imbcl.report.verdicts`: a claim evaluated on per-seed values, the claims table;
 - :mod:`~imbcl.report.scorecard`: all claims on one page, and as JSON;
-- :mod:`~imbcl.report.claims`: the per-chapter PASS/FAIL table of single statistics, until
-  the chapters' claims are in the registry;
-- :mod:`~imbcl.report.figures`: figure conventions.
+- :mod:`~imbcl.report.book`: the chapters' modules, and their claims evaluated from the store;
+- :mod:`~imbcl.report.robustness`: the perturbation suite;
+- :mod:`~imbcl.report.text`: numbers and outcomes glued into the chapters' prose;
+- :mod:`~imbcl.report.figures`: figure conventions; ``ch1`` ... ``ch5``, ``atlas``, ``setting``:
+  each page's figures, tables and claims' per-seed statistics.
 """

@@ -17,13 +17,13 @@ SYNTHETIC = ("ch1", "ch2", "ch3", "ch4")
 
 def chapter_regimes(profile: str = "full") -> pd.DataFrame:
     """One row per regime a synthetic chapter runs at its ``profile`` settings: chapter,
-    label, rho, and what it changes in the recipe (from each study's ``regimes``)."""
+    label, rho, what it changes in the recipe and why (from each study's ``regimes``)."""
     rows = []
     for chapter in SYNTHETIC:
         module = book.study_module(chapter)
         settings = module.Settings.from_params(profile)
         rows += [{"chapter": chapter, **r} for r in module.regimes(settings)]
-    return pd.DataFrame(rows, columns=["chapter", "label", "rho", "deviation"])
+    return pd.DataFrame(rows, columns=["chapter", "label", "rho", "deviation", "reason"])
 
 
 def cliff_text(row: pd.Series) -> str:

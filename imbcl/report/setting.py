@@ -123,3 +123,23 @@ def numbers_for_prose(values: pd.Series) -> dict[str, float]:
     """The bias table's numbers keyed for the page's text."""
     keys = ("per_token", "summed", "kappa_token", "kappa_sum")
     return dict(zip(keys, np.asarray(values, dtype=float), strict=True))
+
+
+def deviations(profile: str = "full") -> pd.DataFrame:
+    """Every change a synthetic chapter makes to the recipe, with the imbalance ratios it runs
+    at, why, and where the learnability cliff under that change is measured (the study
+    modules' ``regimes``)."""
+    from imbcl.report.atlas import chapter_regimes
+
+    regimes = chapter_regimes(profile)
+    rows = []
+    for (chapter, deviation, reason), group in regimes.groupby(
+        ["chapter", "deviation", "reason"], sort=False
+    ):
+        same_training = deviation.startswith(("records every", "pruned at step"))
+        where = "the recipe's (the atlas)" if same_training else f"measured in {chapter}"
+        rhos = ", ".join(f"{r:g}" for r in sorted(set(group.rho)))
+        rows.append(
+            {"chapter": chapter, "change": deviation, "rho": rhos, "why": reason, "cliff": where}
+        )
+    return pd.DataFrame(rows).set_index("chapter")

@@ -208,8 +208,13 @@ def control_rows(rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ the atlas
 def regimes(settings: Settings) -> list[dict]:
-    """Where the chapter runs, for the atlas: label, rho and what differs from the recipe."""
+    """Where the chapter runs, for the atlas and the setting page: label, rho, what differs
+    from the recipe, and why."""
     widths = f"widths m = {', '.join(map(str, settings.width_grid))}"
-    rows = [{"label": "Ch2", "rho": rho, "deviation": widths} for rho in settings.rhos]
+    why = "the width is the chapter's subject"
+    rows = [
+        {"label": "Ch2", "rho": rho, "deviation": widths, "reason": why} for rho in settings.rhos
+    ]
     penalty = f"λ = {settings.control_weight_decay:g}, m = {CONTROL_M}"
-    return [*rows, {"label": "Ch2", "rho": CONTROL_RHO, "deviation": penalty}]
+    why = "tells a learnability limit from a capacity limit past the cliff"
+    return [*rows, {"label": "Ch2", "rho": CONTROL_RHO, "deviation": penalty, "reason": why}]

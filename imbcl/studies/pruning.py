@@ -528,7 +528,8 @@ def regimes(settings: Settings) -> list[dict]:
         if getattr(settings, name) != value
     ]
     deviation = ", ".join([f"pruned at step t1 = {settings.t1}, mask held", *changed])
+    why = "the pruning is the experiment; the unpruned twin runs the recipe"
     return [
-        {"label": "Ch4", "rho": rho, "deviation": deviation}
+        {"label": "Ch4", "rho": rho, "deviation": deviation, "reason": why}
         for rho in (settings.rho, *settings.other_rhos)
     ]

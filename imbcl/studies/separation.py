@@ -312,11 +312,17 @@ def _wide(ratios: pd.DataFrame, step: int, values: list[str]) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------ the atlas
 def regimes(settings: Settings) -> list[dict]:
-    """Where the chapter runs, for the atlas: label, rho and what differs from the recipe."""
+    """Where the chapter runs, for the atlas and the setting page: label, rho, what differs
+    from the recipe, and why."""
     records = f"records every {settings.record_every} steps"
-    rows = [{"label": "Ch3", "rho": rho, "deviation": records} for rho in settings.grid("rho_grid")]
+    why = "the ratio over training time; recording does not change training"
+    rows = [
+        {"label": "Ch3", "rho": rho, "deviation": records, "reason": why}
+        for rho in settings.grid("rho_grid")
+    ]
     noisy = f"σ = {settings.sigma_noisy:g}, {records}"
+    why = "how more noise moves the cliff"
     return rows + [
-        {"label": "Ch3", "rho": rho, "deviation": noisy}
+        {"label": "Ch3", "rho": rho, "deviation": noisy, "reason": why}
         for rho in settings.grid("rho_grid_noisy", allow_empty=True)
     ]

@@ -412,12 +412,17 @@ def seed_statistics(hist: History, settings: Settings) -> pd.DataFrame:
 
 
 def regimes(settings: Settings) -> list[dict]:
-    """Where the chapter runs, for the atlas: label, rho and what differs from the recipe."""
+    """Where the chapter runs, for the atlas and the setting page: label, rho, what differs
+    from the recipe, and why."""
     records = f"records every {settings.record_every} steps"
+    why = "stage I lasts about ten steps; recording does not change training"
     rows = [
-        {"label": "Ch1", "rho": settings.rho, "deviation": records},
-        {"label": "Ch1", "rho": settings.rho_past, "deviation": records},
+        {"label": "Ch1", "rho": settings.rho, "deviation": records, "reason": why},
+        {"label": "Ch1", "rho": settings.rho_past, "deviation": records, "reason": why},
     ]
     if settings.attention_seeds:
-        rows.append({"label": "Ch1", "rho": settings.rho, "deviation": "trained attention"})
+        why = "what a trained attention layer changes (the paper's encoder trains it)"
+        rows.append(
+            {"label": "Ch1", "rho": settings.rho, "deviation": "trained attention", "reason": why}
+        )
     return rows
