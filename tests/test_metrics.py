@@ -43,7 +43,6 @@ def test_probe_beats_chance_after_training_and_is_deterministic():
     assert np.array_equal(acc, mt.probe_accuracy(reps, n_train=600, n_test=600))
 
 
-
 def test_best_per_feature_skips_silent_neurons():
     values = np.array([[[0.2, 0.9], [0.5, 0.1], [3.0, 3.0]]])  # (1, m=3, K=2)
     assert np.array_equal(mt.best_per_feature(values), [[3.0, 3.0]])
