@@ -122,3 +122,11 @@ def test_resolve_names_what_is_missing():
 def test_invalid_results_are_refused(kwargs, match):
     with pytest.raises((TypeError, ValueError), match=match):
         Result(**{"table": pd.DataFrame({"a": [1]}), **kwargs})
+
+
+def test_the_source_hash_covers_what_a_task_can_run_and_not_the_report_layer():
+    from imbcl.sweep.env import PACKAGE_DIR, task_source_files
+
+    files = {p.relative_to(PACKAGE_DIR).as_posix() for p in task_source_files()}
+    assert {"engine/train.py", "studies/runs.py", "images/study.py", "sweep/run.py"} <= files
+    assert not any(f.startswith("report/") for f in files) and "__main__.py" not in files

@@ -19,17 +19,31 @@ from imbcl.engine.runtime import default_device
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 LIBRARIES = ("torch", "numpy", "scipy", "scikit-learn", "pandas")
+#: The code a task can run: the layers up to the studies and the image pipeline. The report
+#: layer and the command line are left out: a task's function lives in a study (or the image
+#: pipeline), which by the layering rule (tests/test_layers.py) imports neither, so editing
+#: them cannot change a stored result.
+TASK_LAYERS = ("engine", "sweep", "studies", "images")
+
+
+def task_source_files() -> list[Path]:
+    """``imbcl/__init__.py`` and every module of :data:`TASK_LAYERS`, sorted."""
+    files = [PACKAGE_DIR / "__init__.py"]
+    for layer in TASK_LAYERS:
+        files += (PACKAGE_DIR / layer).rglob("*.py")
+    return sorted(files, key=lambda p: p.relative_to(PACKAGE_DIR))
 
 
 @functools.cache
 def source_hash() -> str:
-    """sha256 over imbcl's source (``imbcl/**/*.py``: sorted relative paths and contents).
+    """sha256 over the source a task can run (:func:`task_source_files`: relative paths and
+    contents).
 
     Computed once per process, so that a long-lived worker keeps reporting the source it
     loaded, and a client that sees other files on disk is told to restart the workers.
     """
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py"), key=lambda p: p.relative_to(PACKAGE_DIR)):
+    for path in task_source_files():
         content = hashlib.sha256(path.read_bytes()).hexdigest()
         digest.update(f"{path.relative_to(PACKAGE_DIR).as_posix()}\0{content}\n".encode())
     return digest.hexdigest()
