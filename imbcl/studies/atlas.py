@@ -29,7 +29,6 @@ VARIANTS = {
     "recipe": (),
     "sample": (("data", "mask", "sample"),),
     "lambda_half": (("train", "weight_decay", 0.025),),
-    "lambda_double": (("train", "weight_decay", 0.1),),
     "steps_double": (("train", "steps", 2000), ("model", "ramp_steps", 1000)),
     "batch_double": (("train", "batch", 256),),
 }
@@ -38,7 +37,6 @@ LABELS = {
     "recipe": "the recipe",
     "sample": "one mask per sample",
     "lambda_half": "λ = 0.025",
-    "lambda_double": "λ = 0.1",
     "steps_double": "2,000 steps (ramp 1,000)",
     "batch_double": "batch 256",
 }
@@ -64,7 +62,7 @@ class Settings(StudySettings):
     rho_grid: str = field("2,4,6,8,10,12,16,24", doc="imbalance ratios for the recipe")
     variant_rho_grid: str = field("4,8,12,16,24", doc="imbalance ratios for each variant")
     variants: str = field(
-        "sample,lambda_half,lambda_double,steps_double,batch_double",
+        "sample,lambda_half,steps_double,batch_double",
         doc="variants of the recipe, comma-separated",
     )
     variant_seeds: int = field(4, lo=2, doc="seeds per rho for each variant")
