@@ -130,3 +130,13 @@ def test_the_source_hash_covers_what_a_task_can_run_and_not_the_report_layer():
     files = {p.relative_to(PACKAGE_DIR).as_posix() for p in task_source_files()}
     assert {"engine/train.py", "studies/runs.py", "images/study.py", "sweep/run.py"} <= files
     assert not any(f.startswith("report/") for f in files) and "__main__.py" not in files
+
+
+def test_comments_and_docstrings_do_not_change_the_code_text():
+    from imbcl.sweep.env import code_text
+
+    a = 'def f(x):\n    """Doc."""\n    return x + 1  # one\n'
+    b = 'def f(x):\n    """Another doc."""\n    # a comment\n    return x + 1\n'
+    c = 'def f(x):\n    """Doc."""\n    return x + 2\n'
+    assert code_text(a) == code_text(b) != code_text(c)
+    assert code_text('"""Module."""\n') == code_text("")

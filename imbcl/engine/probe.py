@@ -26,7 +26,7 @@ each problem's feature covariance (shared by its T tasks), an exact change of va
 leaves the optimum unchanged and removes most of the ill-conditioning of correlated neurons.
 Newton's method needs ~13 iterations, but its Hessian alone costs 2 n (m + 1)^2 C (C + 1) / 2
 FLOPs per task and iteration (~1.3 GFLOP per task at n = 2000, m = 64, C = 3, against
-~0.2 GFLOP for the whole L-BFGS solve); a batched prototype was 4x slower. Timings against
+~0.2 GFLOP for the whole L-BFGS solve); a batched Newton solver measured 4x slower. Timings against
 scikit-learn: ``benchmarks/bench_book.py --probe`` (see benchmarks/README.md).
 """
 

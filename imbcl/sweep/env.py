@@ -7,6 +7,7 @@ source. All of it goes into every task's key (:meth:`imbcl.sweep.task.Task.key`)
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 from dataclasses import dataclass
@@ -34,17 +35,30 @@ def task_source_files() -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(PACKAGE_DIR))
 
 
+def code_text(source: str) -> str:
+    """The code of a module without its comments and docstrings (the dump of its syntax tree
+    with every docstring removed): what can change a result."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            value = body[0].value
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 @functools.cache
 def source_hash() -> str:
-    """sha256 over the source a task can run (:func:`task_source_files`: relative paths and
-    contents).
+    """sha256 over the code a task can run (:func:`task_source_files`: relative paths and
+    :func:`code_text`, so editing a comment or a docstring keeps stored results).
 
     Computed once per process, so that a long-lived worker keeps reporting the source it
     loaded, and a client that sees other files on disk is told to restart the workers.
     """
     digest = hashlib.sha256()
     for path in task_source_files():
-        content = hashlib.sha256(path.read_bytes()).hexdigest()
+        content = hashlib.sha256(code_text(path.read_text()).encode()).hexdigest()
         digest.update(f"{path.relative_to(PACKAGE_DIR).as_posix()}\0{content}\n".encode())
     return digest.hexdigest()
 
