@@ -44,7 +44,7 @@ def code_text(source: str) -> str:
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
             value = body[0].value
             if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                node.body = body[1:] or [ast.Pass()]
+                node.body = body[1:]
     return ast.dump(tree)
 
 
