@@ -1,37 +1,40 @@
-"""Where the book's CPU time goes: chapter workloads by phase, the linear probe, the step.
+"""Where the book's CPU time goes: each chapter's own tasks by phase, the linear probe, the step.
 
 Run from the repository root with the project's environment (``--help`` lists the options)::
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_book.py --quick           # book workload
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_book.py --probe --quick   # probe: sklearn/torch
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_book.py --step --quick    # one step, by part
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_book.py --quick             # book workload
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_book.py --chapters ch4,ch5  # some chapters
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_book.py --probe --quick     # probe: sklearn/torch
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_book.py --step --quick      # one step, by part
 
 (``PYTHONPATH=.`` makes ``import imbcl`` find this checkout, not the editable install's.)
 
 Modes:
 
-1. book workload (default): for each chapter, a representative workload with the chapter's
-   shapes, steps, record spacing, probes and ICA (taken from the notebooks' parameters
-   cells), run the way the chapter runs it, in CPU-seconds (``time.process_time``) per seed,
-   split by phase: training-step compute, training data generation, probes, ICA, recording
-   and the rest (set-up, the training loop, analysis). Phases are timed by wrapping their
-   entry points (``Replicas._fused_step``, ``_joined_batch``, ``_record``,
-   ``metrics.probe_accuracy``, ``pruning_study.estimated_bases``, and Chapter 5's
-   ``simclr.train``, ``_draw_step``, ``apply_augment``, ``to_tokens``, ``evaluate``); a
-   nested entry point counts for itself only, except inside probes, ICA and recording, which
-   keep what they call. ``--cprofile N`` also runs each workload under cProfile and prints its
-   N most expensive functions. Beside the split: the fixed per-step cost of the engine (the
-   same code at a tiny shape, where it is all Python, dispatch and allocation), the achieved
-   GFLOP/s of training (analytic FLOPs of ``bench_train.step_flops`` over training-step and
-   data CPU-seconds), its fraction of the measured matmul peak, and its ratio to the same
-   fraction for the paper-sized step measured in the same run. ``--probe-backend torch``
-   replaces the scikit-learn probe by :mod:`imbcl.engine.probe` (the "after" of the probe phase).
-2. ``--probe``: ``metrics.probe_accuracy``'s scikit-learn loop (one LogisticRegression per
-   replica and feature) against :func:`imbcl.engine.probe.fit_logistic` on the same features of
-   trained replicas, in CPU-seconds, with the balanced accuracies' agreement and each side's
-   distance to a tightly solved reference.
-3. ``--step``: one fused training step at the book's shapes, timed part by part, and the
-   alternatives to the engine's choices measured on the same shapes.
+1. book workload (default): for each chapter of :data:`imbcl.report.book.CHAPTERS` (Chapters
+   1-5 and the atlas), its plan at the full profile (``Settings.from_params("full")``,
+   ``plan(settings)``) and a subset of its tasks (``--subset``: the first task, or every task
+   that covers the first seed), each run in this process through its task function, as a
+   sweep worker runs it. Reported in CPU-seconds (``time.process_time``) per seed: a task's
+   time divided by the seeds it covers, split by phase: training-step compute, training data
+   (draws, tokens and views), probes, ICA, recording and the rest (set-up, the training loop,
+   measurements, Python overhead). Phases are timed by wrapping their entry points
+   (:data:`ENTRY_POINTS`); a wrapped call inside another counts for itself only. Beside the
+   split: the achieved GFLOP/s of training (the analytic FLOPs of ``bench_train.step_flops``
+   of every step taken, over the training-step and data CPU-seconds), its fraction of the
+   matmul peak, and its ratio to the same figure for the paper-sized step, all measured in
+   the same run. ``--quick`` shortens every task (steps divided by :data:`QUICK_DIVISOR`, at
+   most :data:`QUICK_SEEDS` seeds per task): a check that the mode runs, not a measurement.
+   ``--cprofile N`` also prints each task's N most expensive functions.
+2. ``--probe``: a scikit-learn loop (one ``LogisticRegression`` per replica and feature)
+   against :func:`imbcl.engine.probe.fit_logistic`, the probe of ``metrics.probe_accuracy``,
+   on the same features of trained replicas, in CPU-seconds, with the balanced accuracies'
+   agreement and each side's distance to a tightly solved reference.
+3. ``--step``: one fused training step (:class:`imbcl.engine.steps.FusedStep`) at the book's
+   shapes, timed part by part; the cost of stacking replicas (``chunk`` 1, 2, 4, 8) against
+   the choice of :func:`imbcl.engine.train.default_chunk`; the gain of training k branches of
+   one run together (``Replicas.branches``) over k separate copies; and draws the engine could
+   make with fewer random calls.
 
 The load average is printed at the start and the end: on a shared machine compare ratios
 measured in the same run, not absolute numbers across runs.
@@ -42,6 +45,7 @@ from __future__ import annotations  # noqa: I001  (imbcl is imported before torc
 import argparse
 import contextlib
 import cProfile
+import dataclasses
 import functools
 import io
 import platform
@@ -51,7 +55,6 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from unittest import mock
 
 import imbcl  # noqa: F401  (first: sets the OpenMP and thread policy before torch loads)
@@ -60,27 +63,31 @@ import torch
 
 from bench_train import SHAPES, Shape, load, matmul_peak, total_flops
 from imbcl import DataConfig, ModelConfig, Replicas, RunSpec, TrainConfig
-from imbcl import capacity, metrics, stages
-from imbcl import data as D
-from imbcl import images as im
-from imbcl import model as M
-from imbcl import pruning_study as ps
-from imbcl import separation as sep
-from imbcl import simclr as sc
+from imbcl.engine import data, metrics, model, prune, steps
+from imbcl.engine.loss import info_nce_grads
 from imbcl.engine.probe import balanced_accuracy, fit_logistic
-from imbcl.train import info_nce_grads
+from imbcl.engine.recorder import Recorder
+from imbcl.engine.streams import Stream
+from imbcl.engine.train import STACK_ELEMENTS, default_chunk
+from imbcl.images import analysis, training
+from imbcl.images.encoder import step_flops as image_step_flops
+from imbcl.images.encoder import token_shape
+from imbcl.report.book import CHAPTERS, study_module
+from imbcl.sweep.task import Task, resolve
 
 PHASES = ("train step", "data gen", "probes", "ICA", "recording", "other")
-#: Phases that keep the time of the entry points they call (a probe draws its own data).
-SEALED = ("probes", "ICA", "recording")
+#: ``--quick``: every step count of a task divided by this, and at most this many seeds.
+QUICK_DIVISOR, QUICK_SEEDS = 10, 2
 
 
 # ------------------------------------------------------------------------------- phases
 class PhaseClock:
-    """Exclusive CPU seconds per phase, from wrapped entry points (see the module docstring)."""
+    """Exclusive CPU seconds per phase from wrapped entry points, and the analytic FLOPs and
+    model-steps (one SGD step of one replica) of the training steps they ran."""
 
     def __init__(self) -> None:
         self.cpu = dict.fromkeys(PHASES, 0.0)
+        self.flops, self.model_steps = 0.0, 0
         self.stack: list[str] = []
         self.mark = 0.0
 
@@ -94,11 +101,14 @@ class PhaseClock:
             self.stack.append(push)
         self.mark = now
 
-    def wrap(self, fn: Callable, phase: str) -> Callable:
+    def wrap(self, fn: Callable, phase: str, work: Callable | None) -> Callable:
+        """``fn`` timed as ``phase``; ``work(*args)`` gives the (FLOPs, model-steps) of a call."""
+
         @functools.wraps(fn)
         def timed_call(*args, **kwargs):
-            if self.stack and self.stack[-1] in SEALED:
-                return fn(*args, **kwargs)
+            if work is not None:
+                flops, model_steps = work(*args)
+                self.flops, self.model_steps = self.flops + flops, self.model_steps + model_steps
             self._switch(phase)
             try:
                 return fn(*args, **kwargs)
@@ -108,158 +118,108 @@ class PhaseClock:
         return timed_call
 
 
+@functools.cache
+def spec_flops(batch: int, seq_len: int, d: int, m: int) -> float:
+    return total_flops(Shape("", batch, seq_len, d, m))
+
+
+def engine_step_work(step, t=None) -> tuple[float, int]:
+    """A FusedStep or AutogradStep call: the chunk's replicas, one step each (the count is
+    that of frozen attention, also for an autograd step that trains it)."""
+    s = step.state.specs[step.idx[0]]
+    flops = spec_flops(s.train.batch, s.data.seq_len, s.data.d, s.model.m)
+    return len(step.idx) * flops, len(step.idx)
+
+
+def image_train_work(exp, *args) -> tuple[float, int]:
+    """Chapter 5's ``train(exp)``: every replica from its step to the end, with the count of
+    :func:`imbcl.images.encoder.step_flops` (matrix products, forward and backward)."""
+    n = exp.n_replicas * (exp.cfg.steps - exp.step)
+    return n * image_step_flops(exp.cfg, *token_shape(exp.data.dataset)), n
+
+
+#: (owner, name, phase, work): the entry points wrapped by the clock. They are patched where
+#: their callers look them up (e.g. ``joined_views`` in the steps module).
 ENTRY_POINTS = (
-    (Replicas, "_fused_step", "train step"),
-    (Replicas, "_sgd_step", "train step"),
-    (Replicas, "_joined_batch", "data gen"),
-    (Replicas, "_batch", "data gen"),
-    (Replicas, "_record", "recording"),
-    (metrics, "probe_accuracy", "probes"),
-    (ps, "estimated_bases", "ICA"),
-    (sc, "train", "train step"),
-    (sc, "_draw_step", "data gen"),
-    (im, "apply_augment", "data gen"),
-    (im, "to_tokens", "data gen"),
-    (sc, "evaluate", "probes"),
+    (steps.FusedStep, "__call__", "train step", engine_step_work),
+    (steps.AutogradStep, "__call__", "train step", engine_step_work),
+    (steps, "joined_views", "data gen", None),
+    (Recorder, "record", "recording", None),
+    (metrics, "probe_accuracy", "probes", None),
+    (prune, "estimate_basis", "ICA", None),
+    (analysis, "train", "train step", image_train_work),  # Chapter 5: AdamW through autograd
+    (training, "_views", "data gen", None),  # Chapter 5: batches, augmentations, tokens
+    (analysis, "evaluate", "probes", None),  # Chapter 5: features and probes
 )
 
 
 @contextlib.contextmanager
-def instrumented(clock: PhaseClock, probe_backend: str):
-    """Every entry point wrapped by ``clock``; the probe replaced when the backend is torch."""
+def instrumented(clock: PhaseClock):
+    """Every entry point of :data:`ENTRY_POINTS` wrapped by ``clock``."""
     with contextlib.ExitStack() as stack:
-        for owner, name, phase in ENTRY_POINTS:
-            fn = getattr(owner, name)
-            if (owner, name) == (metrics, "probe_accuracy") and probe_backend == "torch":
-                fn = probe_accuracy_torch
-            stack.enter_context(mock.patch.object(owner, name, clock.wrap(fn, phase)))
+        for owner, name, phase, work in ENTRY_POINTS:
+            wrapped = clock.wrap(getattr(owner, name), phase, work)
+            stack.enter_context(mock.patch.object(owner, name, wrapped))
         yield
 
 
-def probe_accuracy_torch(reps, n_train=2000, n_test=2000, q=None, c=1.0, replicas=None):
-    """:func:`imbcl.metrics.probe_accuracy` (same data, objective and score) on
-    :func:`imbcl.engine.probe.fit_logistic`: all replicas and features in one batched fit."""
-    q = reps.specs[0].data.q if q is None else q
-    idx = reps.indices(replicas)
-    x, z = reps.sample(n_train + n_test, probs=torch.full((reps.k,), q), replicas=idx)
-    feats, y = reps.encode(x, replicas=idx), (z + 1).long()  # z in {-1, 0, 1} -> class
-    fit = fit_logistic(feats[:, :n_train], y[:, :n_train], 3, class_weight="balanced", C=c)
-    return balanced_accuracy(fit.predict(feats[:, n_train:]), y[:, n_train:], 3).cpu().numpy()
+# ---------------------------------------------------------------------------- the tasks
+def task_seeds(kwargs: dict) -> int:
+    """How many seeds a task covers: the distinct seeds of its ``specs``, or one."""
+    if "specs" in kwargs:
+        return len({s.seed for s in kwargs["specs"]})
+    if "spec" in kwargs or "seed" in kwargs:
+        return 1
+    raise ValueError(f"cannot tell the seeds of a task with arguments {sorted(kwargs)}")
 
 
-# ----------------------------------------------------------------------------- workloads
-@dataclass
-class Workload:
-    """One chapter's representative workload over ``seeds`` seeds: ``run()`` returns the
-    analytic FLOPs of its engine training steps (0 where not counted) and model-steps."""
-
-    name: str
-    text: str
-    seeds: int
-    run: Callable[[], tuple[float, int]]
-    engine: bool = True  # trained by imbcl.Replicas (the fixed per-step cost applies)
+def chosen_tasks(tasks: list[Task], subset: str) -> list[Task]:
+    """The first task, or (``subset="seed"``) every task that covers the first task's first seed."""
+    if subset == "first":
+        return tasks[:1]
+    first = _seeds_of(tasks[0].kwargs)[0]
+    return [t for t in tasks if first in _seeds_of(t.kwargs)]
 
 
-def _flops(spec: RunSpec) -> float:
-    d, m, t = spec.data, spec.model, spec.train
-    return total_flops(Shape("", t.batch, d.seq_len, d.d, m.m))
+def _seeds_of(kwargs: dict) -> list[int]:
+    if "specs" in kwargs:
+        return sorted({s.seed for s in kwargs["specs"]})
+    return [kwargs["spec"].seed if "spec" in kwargs else kwargs["seed"]]
 
 
-def ch1(seeds: int) -> Workload:
-    model = ModelConfig(kappa_max=3.0, ramp_steps=1000)
-    train = TrainConfig(steps=2000, batch=256, record_every=2)
-    specs = [RunSpec(DataConfig(rho=10.0), model, train, seed=s) for s in range(seeds)]
-
-    def run():
-        hist, _ = imbcl.train(specs, progress=False)
-        stages.stage_boundaries(hist)
-        return _flops(specs[0]) * 2000 * seeds, 2000 * seeds
-
-    return Workload("ch1", "batch 256, 2000 steps, record every 2", seeds, run)
+def _shorter_spec(spec: RunSpec) -> RunSpec:
+    steps = max(2, spec.train.steps // QUICK_DIVISOR)
+    train = spec.train.replace(steps=steps, record_every=min(spec.train.record_every, steps))
+    model_cfg = spec.model.replace(ramp_steps=max(1, spec.model.ramp_steps // QUICK_DIVISOR))
+    return dataclasses.replace(spec, model=model_cfg, train=train)
 
 
-def ch2(seeds: int, widths: tuple[int, ...]) -> Workload:
-    train = TrainConfig(steps=1000, batch=64, lr=0.5, weight_decay=0.05, record_every=1000)
-    data = DataConfig(rho=16.0)
-
-    def run():
-        flops, n = 0.0, 0
-        for m in widths:
-            model = capacity.ramped(ModelConfig(m=m), train.steps, 0.5)
-            specs = [RunSpec(data, model, train, seed=s) for s in range(seeds)]
-            reps = Replicas(specs, chunk=capacity.stack_chunk(specs[0], seeds))
-            capacity.final_measurements(reps.run(progress=False))
-            flops, n = flops + _flops(specs[0]) * 1000 * seeds, n + 1000 * seeds
-        return flops, n
-
-    text = f"batch 64, 1000 steps, m = {','.join(map(str, widths))} (stacked as run_sweep)"
-    return Workload("ch2", text, seeds, run)
-
-
-def ch3(seeds: int, n_probe: int) -> Workload:
-    model = ModelConfig(m=64, ramp_steps=1000)
-    train = TrainConfig(steps=1500, batch=128, record_every=25)
-    rhos = (1.0, 8.0, 32.0)
-    specs = [RunSpec(DataConfig(rho=rhos[s % 3]), model, train, seed=s) for s in range(seeds)]
-
-    def run():
-        sep.train_with_probes(specs, [200, 700], n_probe)
-        return _flops(specs[0]) * 1500 * seeds, 1500 * seeds
-
-    text = f"batch 128, 1500 steps, m 64, probes at 200/700/1500 (n = {n_probe})"
-    return Workload("ch3", text, seeds, run)
+def quick_kwargs(kwargs: dict) -> dict:
+    """A task's arguments for ``--quick``: every step count (training steps, bias ramp, probe
+    steps, pruning step and window, Chapter 5's steps and SDCLR period) divided by
+    :data:`QUICK_DIVISOR`, and the runs of the first :data:`QUICK_SEEDS` seeds only."""
+    out, div = dict(kwargs), QUICK_DIVISOR
+    if "specs" in out:
+        keep = sorted({s.seed for s in out["specs"]})[:QUICK_SEEDS]
+        out["specs"] = [_shorter_spec(s) for s in out["specs"] if s.seed in keep]
+    if "spec" in out:
+        out["spec"] = _shorter_spec(out["spec"])
+    for name in ("t1", "window"):
+        if name in out:
+            out[name] = max(1, out[name] // div)
+    if "probe_steps" in out:
+        out["probe_steps"] = sorted({max(1, t // div) for t in out["probe_steps"]})
+    if "cfg" in out:  # Chapter 5's SimCLRConfig
+        cfg = out["cfg"]
+        n = max(2, cfg.steps // div)
+        sdclr = max(1, min(cfg.sdclr_every // div, n - 1))
+        out["cfg"] = cfg.replace(steps=n, sdclr_every=sdclr, record_every=min(cfg.record_every, n))
+    return out
 
 
-def ch4(seeds: int, n_settings: int, n_probe: int) -> Workload:
-    model = ModelConfig(ramp_steps=300)
-    train = TrainConfig(steps=600, batch=128, weight_decay=0.05, record_every=10)
-    data = DataConfig(rho=6.0)
-    specs = [RunSpec(data, model, train, seed=s) for s in range(seeds)]
-    pilot = [RunSpec(data, model, train.replace(record_every=2), seed=s) for s in range(seeds)]
-    settings = ps.grid((0.3, 0.5, 0.75, 0.9, 0.97), ps.BASES, ps.MODES)
-    settings += [ps.Setting(0.75, "feature", m, "neuron") for m in ps.MODES]
-    settings += [ps.Setting(0.75, "feature", m, keep_mask=False) for m in ps.MODES]
-    settings = settings[:: max(1, len(settings) // n_settings)][:n_settings]
-    t1 = 130  # stage II of the pilot at rho = 6 (the notebook's T1 for its main cell)
-    upd = [ps.Setting(0.75, b, m) for b in ("coordinate", "feature") for m in ps.MODES]
-
-    def run():
-        flops = _flops(specs[0])
-        imbcl.train(pilot, progress=False)
-        bases = ps.estimated_bases(Replicas(specs), 1000)
-        ps.run_cell(specs, t1, 600 - t1, settings, n_probe, bases=bases)
-        ps.update_ratio_study(specs, t1, upd, 20)
-        n = seeds * (600 + t1 + (600 - t1) * (len(settings) + 1) + t1 + 20 * (len(upd) + 1))
-        return flops * n, n
-
-    text = (
-        f"batch 128: pilot 600 steps (record every 2), ICA, main cell T1 = {t1} + "
-        f"{len(settings) + 1} branches x {600 - t1} steps with probes (n = {n_probe}), "
-        f"update study {len(upd) + 1} x 20 single steps"
-    )
-    return Workload("ch4", text, seeds, run)
-
-
-def ch5(seeds: int, steps: int) -> Workload:
-    data = sc.ImageDataConfig(dataset="digits", rho=50.0, n_draws=10)
-    cfg = sc.SimCLRConfig(d=16, m=32, proj=32, steps=steps, batch=128, lr=3e-3, tau=0.2,
-                          weight_decay=1e-4, warmup=0.3, sdclr_every=50, prune="W")  # fmt: skip
-    methods = sc.make_methods("0.3,0.5,0.7,0.9", "0.7", "0.5,0.9")
-    sets = sc.load(data)
-
-    def run():
-        sc.evaluate(sc.build(data, cfg, methods[:1], list(range(seeds)), sets))  # untrained
-        sc.evaluate(sc.train(sc.build(data, cfg, methods, list(range(seeds)), sets)))
-        return 0.0, steps * seeds * len(methods)
-
-    text = f"digits, {len(methods)} methods stacked, batch 128, {steps} steps, probes"
-    return Workload("ch5", text, seeds, run, engine=False)
-
-
-# ------------------------------------------------------------------------------ measuring
-@dataclass
+@dataclasses.dataclass
 class Measured:
-    """Per-phase CPU seconds of one workload (all its seeds) and its totals."""
+    """One task: CPU seconds per phase and in all, FLOPs and model-steps of its training."""
 
     cpu: dict[str, float]
     total: float
@@ -268,16 +228,16 @@ class Measured:
     top: str = ""
 
 
-def measure(work: Workload, probe_backend: str, cprofile_top: int) -> Measured:
-    """Run ``work`` once with the phase clock (and under cProfile if asked)."""
+def measure(fn: Callable, kwargs: dict, cprofile_top: int) -> Measured:
+    """Run ``fn(**kwargs)`` once with the phase clock (and under cProfile if asked)."""
     clock = PhaseClock()
     prof = cProfile.Profile(time.process_time) if cprofile_top else None
-    with instrumented(clock, probe_backend), warnings.catch_warnings():
+    with instrumented(clock), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning etc.: not what is measured here
         start = time.process_time()
         if prof:
             prof.enable()
-        flops, steps = work.run()
+        fn(**kwargs)
         if prof:
             prof.disable()
         total = time.process_time() - start
@@ -288,86 +248,89 @@ def measure(work: Workload, probe_backend: str, cprofile_top: int) -> Measured:
         out = io.StringIO()
         pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(cprofile_top)
         top = out.getvalue()
-    return Measured(cpu, total, flops, steps, top)
+    return Measured(cpu, total, clock.flops, clock.model_steps, top)
 
 
-def fixed_step_cost(steps: int) -> float:
-    """CPU seconds per fused step (training step + data generation) at a tiny shape
-    (d = 8, K = 2, batch 4, m = 2): the per-step cost that does not scale with the shape."""
-    data = DataConfig(d=8, k_maj=1, k_min=1, n_corr=0)
-    spec = RunSpec(data, ModelConfig(m=2), TrainConfig(batch=4, record_every=10**6))
-    reps = Replicas([spec])
-    reps.run(20, progress=False)
-    start = time.process_time()
-    reps.run(steps, progress=False)
-    return (time.process_time() - start) / steps
-
-
-def paper_efficiency(steps: int) -> float:
-    """GFLOP/s per CPU-second of training step + data generation of the paper-sized step."""
+# ------------------------------------------------------------------------ the reference
+def paper_efficiency(n_steps: int) -> float:
+    """GFLOP/s per CPU-second of training step + data of the paper-sized step (R = 1)."""
     s = SHAPES["paper"]
     spec = RunSpec(DataConfig(d=s.d, seq_len=s.seq_len), ModelConfig(m=s.m),
-                   TrainConfig(batch=s.batch, lr=0.05, record_every=10))  # fmt: skip
+                   TrainConfig(batch=s.batch, lr=0.05, record_every=10**6))  # fmt: skip
     reps = Replicas([spec])
     reps.run(20, progress=False)
     clock = PhaseClock()
-    with instrumented(clock, "sklearn"):
-        reps.run(steps, progress=False)
-    return total_flops(s) * steps / (clock.cpu["train step"] + clock.cpu["data gen"]) / 1e9
+    with instrumented(clock):
+        reps.run(n_steps, progress=False)
+    return clock.flops / (clock.cpu["train step"] + clock.cpu["data gen"]) / 1e9
 
 
-def first_optimizer() -> float:
-    """CPU seconds of the process's first torch.optim optimizer (AdamW, as Chapter 5), built
-    and stepped once: its constructor imports torch._dynamo."""
+def warm_up() -> float:
+    """CPU seconds of what a process pays once, before its first task: the first torch.optim
+    optimizer (its constructor imports torch._dynamo; Chapter 5 uses AdamW) and the import
+    of scikit-learn's FastICA (Chapter 4's estimated basis)."""
     start = time.process_time()
     p = torch.zeros(2, requires_grad=True)
     opt = torch.optim.AdamW([p])
     p.sum().backward()
     opt.step()
+    from sklearn.decomposition import FastICA  # noqa: F401
+
     return time.process_time() - start
 
 
-def workloads(args) -> list[Workload]:
-    q, s = args.quick, args.seeds
-    table = {
-        "ch1": lambda: ch1(s),
-        "ch2": lambda: ch2(s, (8, 64, 256) if q else (8, 16, 32, 64, 128, 256)),
-        "ch3": lambda: ch3(s, 800),
-        "ch4": lambda: ch4(s, 4 if q else 34, 500),
-        "ch5": lambda: ch5(10, 100 if q else 300),
-    }
-    return [table[name]() for name in args.chapters]
-
-
 def book_workload(args) -> None:
-    print(f"\n=== book workload: CPU-s per seed by phase (probe backend: {args.probe_backend})")
-    optimizer = first_optimizer()
+    print(f"\n=== book workload: CPU-s per seed by phase; tasks: {args.subset} (see --subset)")
+    if args.quick:
+        print(f"--quick: steps / {QUICK_DIVISOR}, at most {QUICK_SEEDS} seeds per task: "
+              "a check that this mode runs, not a measurement")  # fmt: skip
+    print(f"once per process, before the first task: {warm_up():.2f} CPU-s "
+          "(first torch.optim optimizer, scikit-learn FastICA import)")  # fmt: skip
     _, cpu = matmul_peak(torch.device("cpu"), args.peak_size, 3, None)
     peak = statistics.median(cpu)
     paper = paper_efficiency(args.paper_steps)
-    fixed = fixed_step_cost(args.paper_steps)
-    print(f"first torch.optim optimizer of the process (imports torch._dynamo): {optimizer:.2f} "
-          "CPU-s, once per process (Chapter 5's kernel)")  # fmt: skip
-    print(f"matmul peak (fp32 mm {args.peak_size}^2, 1 thread): {peak:.1f} GFLOP/s per CPU-s")
+    print(f"matmul peak (fp32 mm {args.peak_size}^2, {torch.get_num_threads()} thread(s)): "
+          f"{peak:.1f} GFLOP/s per CPU-s")  # fmt: skip
     print(f"paper-sized step (batch 256, L 8, d = m = 64), {args.paper_steps} steps: "
           f"{paper:.1f} GFLOP/s per CPU-s = {100 * paper / peak:.0f} % of peak")  # fmt: skip
-    print(f"fixed cost per fused step (tiny shape): {1e6 * fixed:.0f} us")
-    head = f"{'':4}{'seeds':>6}{'model-st':>9}" + "".join(f"{p:>11}" for p in PHASES)
-    print(head + f"{'total':>9}{'fixed/st':>9}{'GFLOP/s':>8}{'%peak':>6}{'/paper':>7}")
-    for work in workloads(args):
-        got = measure(work, args.probe_backend, args.cprofile)
-        per = {k: v / work.seeds for k, v in got.cpu.items()}
-        train_cpu = got.cpu["train step"] + got.cpu["data gen"]
-        line = f"{work.name:<4}{work.seeds:>6}{got.model_steps // work.seeds:>9}"
-        line += "".join(f"{per[p]:>11.2f}" for p in PHASES) + f"{got.total / work.seeds:>9.2f}"
-        if work.engine and train_cpu > 0:
-            gf = got.flops / train_cpu / 1e9
-            fixed_s = fixed * got.model_steps / work.seeds
-            line += f"{fixed_s:>9.2f}{gf:>8.1f}{100 * gf / peak:>5.0f}%{gf / paper:>7.2f}"
-        print(line + f"   {work.text}", flush=True)
-        if got.top:
-            print(got.top)
-    print("fixed/st: fixed cost per step x model-steps (part of train step + data gen)")
+    head = f"{'':<6}{'seeds':>6}{'model-st':>9}" + "".join(f"{p:>11}" for p in PHASES)
+    print(head + f"{'total':>9}{'GFLOP/s':>8}{'%peak':>6}{'/paper':>7}")
+    for chapter in args.chapters:
+        module = study_module(chapter)
+        tasks = module.plan(module.Settings.from_params("full"))
+        chosen = chosen_tasks(tasks, args.subset)
+        per_seed, model_steps = dict.fromkeys(PHASES, 0.0), 0
+        for task in chosen:
+            kwargs = quick_kwargs(task.kwargs) if args.quick else task.kwargs
+            seeds = task_seeds(kwargs)
+            got = measure(resolve(task.fn), kwargs, args.cprofile)
+            for p in PHASES:
+                per_seed[p] += got.cpu[p] / seeds
+            model_steps += got.model_steps // seeds
+            label = task.label + (" (shortened)" if args.quick else "")
+            print(_row(chapter, seeds, got, peak, paper) + f"   {label}", flush=True)
+            if got.top:
+                print(got.top)
+        if len(chosen) > 1:
+            cells = "".join(f"{per_seed[p]:>11.2f}" for p in PHASES)
+            total = f"{sum(per_seed.values()):>9.2f}"
+            print(
+                f"{chapter:<6}{'sum':>6}{model_steps:>9}{cells}{total}   the {len(chosen)} tasks above"
+            )
+        print(f"{'':<6}plan: {len(tasks)} tasks; measured {len(chosen)}", flush=True)
+    print("columns: CPU-s per seed (a task's CPU-s / the seeds it covers); model-st: SGD steps "
+          "of one replica per seed; GFLOP/s: analytic FLOPs per CPU-s of train step + data gen; "
+          "/paper: its ratio to the paper-sized step's")  # fmt: skip
+
+
+def _row(chapter: str, seeds: int, got: Measured, peak: float, paper: float) -> str:
+    line = f"{chapter:<6}{seeds:>6}{got.model_steps // seeds:>9}"
+    line += "".join(f"{got.cpu[p] / seeds:>11.2f}" for p in PHASES) + f"{got.total / seeds:>9.2f}"
+    train_cpu = got.cpu["train step"] + got.cpu["data gen"]
+    if got.flops and train_cpu > 0:
+        gf = got.flops / train_cpu / 1e9
+        line += f"{gf:>8.1f}{100 * gf / peak:>5.0f}%{gf / paper:>7.2f}"
+    return line
 
 
 # ------------------------------------------------------------------------------- the probe
@@ -380,7 +343,7 @@ def probe_features(n_problems: int, n: int) -> tuple[torch.Tensor, torch.Tensor]
     xs, zs = [], []
     for k in range(-(-n_problems // 4)):
         probs = torch.full((reps.k,), specs[0].data.q)
-        x, z = reps.sample(2 * n, stream=D.STREAM_PROBE + 100 + k, probs=probs)
+        x, z = reps.sample(2 * n, stream=int(Stream.PROBE) + 100 + k, probs=probs)
         xs.append(reps.encode(x))
         zs.append(z + 1)
     return torch.cat(xs)[:n_problems], torch.cat(zs)[:n_problems].long()
@@ -394,7 +357,8 @@ def _probe_replicas(specs: tuple[RunSpec, ...]) -> Replicas:
 
 
 def sklearn_probe(feats: np.ndarray, z: np.ndarray, n: int) -> np.ndarray:
-    """metrics.probe_accuracy's loop: (P, K) balanced accuracies, train on the first n."""
+    """(P, K) balanced accuracies of one scikit-learn LogisticRegression per problem and
+    feature on standardised features, trained on the first n samples, scored on the rest."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.preprocessing import StandardScaler
@@ -444,14 +408,15 @@ def probe_table(args) -> None:
 
 
 # -------------------------------------------------------------------------------- the step
+#: (batch, m) of the step tables: the recipe is (128, 64); L = 4, d = 64, K = 16 throughout.
 STEP_SHAPES = ((64, 8), (64, 64), (128, 64), (256, 64), (64, 256), (128, 256))
-ENGINE_ROW = "engine step, R = 1 (Replicas.run)"
-STEP_PARTS = ("sample_codes", "sample_tokens", "mask_views", "join views", "token mix",
-              "bias (kappa, V = W W_V)", "neurons", "InfoNCE grads", "weight grad", "update")  # fmt: skip
+STEP_PARTS = ("draws", "tokens", "views", "token mix", "bias", "neurons", "InfoNCE grads",
+              "weight grad", "update")  # fmt: skip
 
 
 def step_spec(batch: int, m: int, seed: int = 0) -> RunSpec:
-    """The book's step at (batch, m): L = 4, d = 64, K = 16, the default data model and ramp."""
+    """The book's step at (batch, m): the recipe's data model and ramp, never recorded (lr
+    0.05: no divergence at the larger shapes)."""
     train = TrainConfig(batch=batch, lr=0.05, record_every=10**6)
     return RunSpec(DataConfig(), ModelConfig(m=m), train, seed=seed)
 
@@ -485,177 +450,125 @@ class Laps:
         self.mark = now
 
 
+def _cpu_per_call(fn: Callable[[int], object], calls: int) -> float:
+    start = time.process_time()
+    for i in range(calls):
+        fn(i)
+    return (time.process_time() - start) / calls * 1e6
+
+
 @torch.no_grad()
-def step_parts(batch: int, m: int, steps: int) -> dict[str, float]:
-    """CPU microseconds per step of each part of ``Replicas._fused_step`` (one replica, the
-    engine's functions called in its order), plus one ``_record`` call."""
-    spec = step_spec(batch, m)
+def step_parts(batch: int, m: int, n_steps: int) -> dict[str, float]:
+    """CPU microseconds per step of each part of :class:`FusedStep` (one replica: the engine's
+    functions called in its order, in its buffers), of the FusedStep call as a whole, of
+    ``Replicas.run`` per step, and of one ``Recorder.record`` call."""
+    reps = Replicas([step_spec(batch, m)])
+    reps.run(20, progress=False)
+    sl, idx, t0, h = slice(0, 1), range(1), reps.step, reps.hyper
+    p = {k: v[sl].clone() for k, v in reps.params.items()}
+    step = steps.make_step("fused", reps, p, sl, idx, t0, t0 + 2 * n_steps)
+    if not step.identity_v:
+        raise RuntimeError("the parts below are those of the book's frozen attention, W_V = I")
+    cfgs, ws, draws, like = [reps.specs[0].data], step.ws, step.draws, reps.features
+    n, seq, d = batch, cfgs[0].seq_len, reps.d
+    laps = Laps(STEP_PARTS)
+    for t in range(t0, t0 + n_steps):
+        laps.lap("update")  # (the loop itself counts with the update)
+        draws.part(0).fill(reps.data_gens[0])
+        laps.lap("draws")
+        tokens = ws.get("tokens", (1, n, seq, d), like)
+        x, _ = data.tokens(cfgs, reps.features[sl], reps.noise_dirs[sl], draws, out=tokens)
+        laps.lap("tokens")
+        joined = ws.get("x", (1, 2 * n, seq, d), like)
+        data.views(x, draws.keep, joined)
+        laps.lap("views")
+        hx = model.token_mix(joined, step.form, step.c, ws)
+        laps.lap("token mix")
+        w = p["W"]
+        b = model.bias_from_effective(step.kappas[t - t0], w, h.sigma[sl], d)
+        laps.lap("bias")
+        f, active = model.neurons_with_mask(hx, w, b, ws)
+        laps.lap("neurons")
+        _, df1, df2 = info_nce_grads(f[:, :n], f[:, n:], h.tau[sl])
+        laps.lap("InfoNCE grads")
+        grad = model.neuron_weight_grad(hx, active, torch.cat([df1, df2], dim=1))
+        laps.lap("weight grad")
+        grad.add_(w * h.weight_decay[sl, None, None])
+        w.sub_(h.lr[sl, None, None] * grad)
+    laps.lap("update")
+    out = {k: v / n_steps * 1e6 for k, v in laps.cpu.items()}
+    out["FusedStep call"] = _cpu_per_call(lambda i: step(t0 + n_steps + i), n_steps)
+    start = time.process_time()
+    reps.run(n_steps, progress=False)
+    out["Replicas.run, per step"] = (time.process_time() - start) / n_steps * 1e6
+    rec = Recorder(list(range(20)), 1, reps.m, reps.k)
+    out["one Recorder.record"] = _cpu_per_call(lambda i: rec.record(i, reps, p, sl, t0, 0.0), 20)
+    return out
+
+
+def fixed_step_cost(n_steps: int) -> float:
+    """CPU seconds per training step (step + data) at a tiny shape (d = 8, K = 2, batch 4,
+    m = 2): the per-step cost that does not scale with the shape."""
+    spec = RunSpec(DataConfig(d=8, k_maj=1, k_min=1, n_corr=0), ModelConfig(m=2),
+                   TrainConfig(batch=4, record_every=10**6))  # fmt: skip
     reps = Replicas([spec])
     reps.run(20, progress=False)
-    cfg, dic, g, sl, n = spec.data, reps.dictionaries[0], reps.data_gens[0], slice(0, 1), batch
-    p = {k: v.clone() for k, v in reps.params.items()}
-    form = M.attention_form(p["WQ"], p["WK"])
-    c, ws, laps = M.scalar_form(form), M.Workspace(), Laps(STEP_PARTS)
-    for t in range(steps):
-        laps.lap("update")  # (the loop itself counts with the update)
-        z = D.sample_codes(cfg, n, g)
-        laps.lap("sample_codes")
-        x = D.sample_tokens(cfg, dic, z, g)
-        laps.lap("sample_tokens")
-        views = D.mask_views(x, g)
-        laps.lap("mask_views")
-        joined = ws.get("x", (1, 2 * n, *x.shape[1:]), x)
-        torch.cat(views, out=joined[0])
-        laps.lap("join views")
-        hx = M.token_mix(joined, form, c, ws)
-        laps.lap("token mix")
-        v = M.effective_weights(p["W"], p["WV"])
-        b = M.bias_from_effective(reps.kappa(t)[sl], v, reps.sigma[sl], reps.d)
-        laps.lap("bias (kappa, V = W W_V)")
-        f, active = M.neurons_with_mask(hx, v, b, ws)
-        laps.lap("neurons")
-        _, df1, df2 = info_nce_grads(f[:, :n], f[:, n:], reps.tau[sl])
-        laps.lap("InfoNCE grads")
-        dv = M.neuron_weight_grad(hx, active, torch.cat([df1, df2], dim=1))
-        laps.lap("weight grad")
-        grad = dv @ p["WV"].transpose(1, 2)
-        grad.add_(p["W"] * reps.weight_decay[sl, None, None])
-        p["W"].sub_(reps.lr[sl, None, None] * grad)
-    laps.lap("update")
-    out = {k: v / steps * 1e6 for k, v in laps.cpu.items()}
-    out["one _record call"] = interleaved({"r": lambda: reps._record(_record_sink(m, reps.k),
-                                           0, sl, p, steps, 0.0)}, 20, 3)["r"]  # fmt: skip
-    return out
+    start = time.process_time()
+    reps.run(n_steps, progress=False)
+    return (time.process_time() - start) / n_steps
 
 
-def _record_sink(m: int, k: int) -> dict[str, np.ndarray]:
-    return {"align": np.zeros((1, 1, m, k), np.float32), "noise": np.zeros((1, 1, m), np.float32),
-            "bias": np.zeros((1, 1, m), np.float32), "loss": np.zeros((1, 1), np.float32)}  # fmt: skip
+def stacking_table(shapes, args) -> None:
+    """R = 8 replicas trained in chunks of 1, 2, 4 or 8 stacked replicas: CPU us per
+    model-step, the fastest chunk, and the chunk :func:`default_chunk` picks."""
+    chunks = (1, 2, 4, 8)
+    print("\n=== stacking: R = 8 replicas, CPU us per model-step by chunk (stacked replicas); "
+          f"default_chunk keeps batch x m x chunk <= STACK_ELEMENTS = {STACK_ELEMENTS}")  # fmt: skip
+    print(f"{'shape':<12}{'batch x m':>10}" + "".join(f"{f'chunk {c}':>10}" for c in chunks)
+          + "  fastest (vs 1)  default_chunk (vs fastest)")  # fmt: skip
+    n_steps = max(2, args.step_inner // 4)
+    for b, m in shapes:
+        specs = [step_spec(b, m, s) for s in range(8)]
+        reps = {c: Replicas(specs, chunk=c) for c in chunks}
+        got = interleaved({c: functools.partial(r.run, n_steps, progress=False)
+                           for c, r in reps.items()}, 1, args.step_reps)  # fmt: skip
+        per = {c: v / n_steps / 8 for c, v in got.items()}
+        best, chosen = min(per, key=per.get), default_chunk(specs[0], 8, torch.device("cpu"))
+        print(f"{f'b{b} m{m}':<12}{b * m:>10}" + "".join(f"{per[c]:>10.0f}" for c in chunks)
+              + f"  {best} ({100 * (per[best] / per[1] - 1):+4.0f} %)"
+              + f"    {chosen} ({per[chosen] / per[best]:.2f}x)", flush=True)  # fmt: skip
 
 
-class BatchedData:
-    """The engine's training data for R replicas with the same draws from each replica's own
-    generator (same calls, same order, written into slices of stacked buffers) and the
-    arithmetic done once for all replicas: tokens, masks and the joined views (R, 2n, L, d).
-    ``shared=True`` draws for all replicas at once from the first generator instead (one call
-    per kind of draw): what giving up the per-replica streams would save."""
-
-    def __init__(self, reps: Replicas, n: int, shared: bool = False) -> None:
-        cfg, r = reps.specs[0].data, reps.n_replicas
-        self.cfg, self.gens, self.n, self.shared = cfg, reps.data_gens, n, shared
-        self.probs = D.feature_probs(cfg)
-        self.ft = torch.stack([dc.features.T for dc in reps.dictionaries])  # (R, K, d)
-        self.nt = torch.stack([dc.noise_dirs.T for dc in reps.dictionaries])  # (R, nc, d)
-        k, seq, d = cfg.k, cfg.seq_len, cfg.d
-        self.u_present, self.u_carry = torch.empty(r, n, k), torch.empty(r, n, seq, k)
-        self.sign = torch.empty(r, n, k, dtype=torch.int64)
-        self.noise, self.amp = torch.empty(r, n * seq, d), torch.empty(r, n, cfg.n_corr)
-        self.keep = torch.empty(r, n, 1, d, dtype=torch.int64)
-        self.out = torch.empty(r, 2 * n, seq, d)
-
-    def _draw(self, g: torch.Generator, r: slice) -> None:
-        torch.rand(self.u_present[r].shape, generator=g, out=self.u_present[r])
-        torch.randint(0, 2, self.sign[r].shape, generator=g, out=self.sign[r])
-        torch.rand(self.u_carry[r].shape, generator=g, out=self.u_carry[r])
-        torch.randn(self.noise[r].shape, generator=g, out=self.noise[r])
-        torch.randn(self.amp[r].shape, generator=g, out=self.amp[r])
-        torch.randint(0, 2, self.keep[r].shape, generator=g, out=self.keep[r])
-
-    def __call__(self) -> torch.Tensor:
-        cfg, n = self.cfg, self.n
-        if self.shared:
-            self._draw(self.gens[0], slice(None))
-        else:
-            for r, g in enumerate(self.gens):
-                self._draw(g, slice(r, r + 1))
-        z = (self.u_present < self.probs) * (2 * self.sign - 1)
-        coef = z[:, :, None, :].to(torch.float32) * (self.u_carry < cfg.p_token)
-        r, scale = len(self.gens), cfg.sigma / cfg.d**0.5
-        x = torch.baddbmm(self.noise, coef.view(r, -1, cfg.k), self.ft, beta=scale)
-        x = x.view(r, n, cfg.seq_len, cfg.d)
-        x.add_(torch.bmm(self.amp * cfg.sigma_corr, self.nt)[:, :, None, :])
-        keep = self.keep.to(torch.float32).mul_(2)
-        torch.mul(x, keep, out=self.out[:, :n])
-        torch.sub(x.mul_(2), self.out[:, :n], out=self.out[:, n:])
-        return self.out
+def branches_table(args) -> None:
+    """k branches of one run at the recipe's shape (Chapter 4's cell): ``Replicas.branches(k)``
+    (stacked, one draw per step) against k separate ``copy()`` runs, CPU us per model-step."""
+    print("\n=== branches: k branches of one run (b128 m64), CPU us per model-step")
+    print(f"{'k':>4}{'chunk':>7}{'branches':>10}{'copies':>10}  gain")
+    base = Replicas([step_spec(128, 64)])
+    base.run(20, progress=False)
+    n_steps = max(2, args.step_inner // 4)
+    for k in args.branch_ks:
+        stacked, copies = base.branches(k), [base.copy() for _ in range(k)]
+        got = interleaved({"branches": lambda s=stacked: s.run(n_steps, progress=False),
+                           "copies": lambda cs=copies: [c.run(n_steps, progress=False)
+                                                         for c in cs]}, 1, args.step_reps)  # fmt: skip
+        per = {name: v / n_steps / k for name, v in got.items()}
+        print(f"{k:>4}{stacked.chunk:>7}{per['branches']:>10.0f}{per['copies']:>10.0f}"
+              f"  {per['copies'] / per['branches']:.2f}x", flush=True)  # fmt: skip
 
 
-def step_compute(x, w, kappa, sigma, tau, lr, wd, c):
-    """The fused step's compute (token mix, neurons, InfoNCE gradients, weight gradient, SGD
-    update) for W_V = I and scalar attention form c (R, 1, 1), written plainly for
-    ``torch.compile``: x (R, 2n, L, d), w (R, m, d) -> (new w, loss (R,))."""
-    r, n2, seq, d = x.shape
-    n = n2 // 2
-    xs = x.reshape(r * n2, seq, d)
-    scores = (torch.bmm(xs, xs.transpose(1, 2)).view(r, -1, seq) * c).view(r * n2, seq, seq)
-    hx = torch.bmm(torch.softmax(scores, dim=-1), xs).view(r, n2 * seq, d)
-    b = (kappa * sigma * (2.0 / d) ** 0.5)[:, None, None] * w.norm(dim=-1)[:, None, :]
-    pre = torch.bmm(hx, w.transpose(1, 2))
-    f = (pre - pre.clamp(-b, b)).view(r, n2, seq, -1).sum(2)
-    active = (pre.abs() > b).to(x.dtype)
-    fa, fb = f[:, :n], f[:, n:]
-    s = fa @ fb.transpose(1, 2) / tau[:, None, None]
-    rows, cols = torch.log_softmax(s, dim=-1), torch.log_softmax(s, dim=-2)
-    loss = -0.5 * (rows.diagonal(dim1=1, dim2=2) + cols.diagonal(dim1=1, dim2=2)).mean(-1)
-    eye, scale = torch.eye(n, dtype=x.dtype), (0.5 / n / tau)[:, None, None]
-    ga, gb = (rows.exp() - eye) * scale, (cols.exp() - eye) * scale
-    df = torch.cat([ga @ fb, gb.transpose(1, 2) @ fa], dim=1)
-    ds = (active.view(r, n2, seq, -1) * df[:, :, None, :]).view(r, n2 * seq, -1)
-    grad = ds.transpose(1, 2) @ hx + w * wd[:, None, None]
-    return w - lr[:, None, None] * grad, loss
+def random_alternatives(batch: int, inner: int, rounds: int) -> dict[str, tuple[float, float]]:
+    """{draw: (engine's way, with fewer random calls)} in CPU us per model-step at ``batch``.
+    Each alternative would change the numbers drawn, hence every stored run."""
+    cfg, g = DataConfig(), torch.Generator().manual_seed(0)
+    gens = [torch.Generator().manual_seed(s) for s in range(4)]
+    draws = data.Draws.empty(cfg, (4, batch), True, torch.device("cpu"))
+    n, words, shifts = batch, -(-cfg.d // 32), torch.arange(32, dtype=torch.int64)
+    probs = data.feature_probs(cfg)
 
-
-def step_alternatives(batch: int, m: int, args) -> dict[str, tuple[float, float]]:
-    """{alternative: (engine's way, the alternative)} in CPU microseconds per model-step."""
-    spec, rounds, inner = step_spec(batch, m), args.step_reps, args.step_inner
-    r4 = [step_spec(batch, m, s) for s in range(4)]
-    one, loop4 = Replicas([spec]), Replicas(r4, chunk=1)
-    runs = interleaved({"engine": lambda: one.run(inner, progress=False)}, 1, rounds)
-    ws1, ws4 = M.Workspace(), M.Workspace()
-    data = interleaved({"data1": lambda: one._joined_batch(range(1), ws1),
-                        "batched1": BatchedData(Replicas([spec]), batch),
-                        "data4": lambda: loop4._joined_batch(range(4), ws4),
-                        "batched4": BatchedData(Replicas(r4), batch),
-                        "shared4": BatchedData(Replicas(r4), batch, shared=True)},
-                       inner, rounds)  # fmt: skip
-    out = {
-        ENGINE_ROW: (runs["engine"] / inner, runs["engine"] / inner),
-        "data, R = 1: engine -> same draws, fewer ops": (data["data1"], data["batched1"]),
-        "data, R = 4: per replica -> batched arithmetic": (data["data4"] / 4, data["batched4"] / 4),
-        "data, R = 4, batched: own -> shared generator": (
-            data["batched4"] / 4,
-            data["shared4"] / 4,
-        ),
-    }
-    out |= _bias_alternative(one, inner, rounds)
-    out |= _random_alternatives(spec, inner, rounds)
-    out |= _compute_alternatives(one, spec, inner, rounds, args.compile)
-    return out
-
-
-def _bias_alternative(reps: Replicas, inner: int, rounds: int) -> dict[str, tuple[float, float]]:
-    """The per-step bias: kappa(t) from tensors and V = W W_V, or a kappa * sigma * sqrt(2/d)
-    table indexed by step and V = W (W_V is the identity while attention is frozen)."""
-    p, sl, t = reps.params, slice(0, 1), 500
-    table = torch.stack([reps.kappa(s) * reps.sigma * (2.0 / reps.d) ** 0.5 for s in range(1000)])
-
-    def engine():
-        v = M.effective_weights(p["W"], p["WV"])
-        return M.bias_from_effective(reps.kappa(t)[sl], v, reps.sigma[sl], reps.d)
-
-    def tabled():
-        return table[t][sl, None] * p["W"].norm(dim=-1)
-
-    got = interleaved({"engine": engine, "table": tabled}, inner, rounds)
-    return {"bias: kappa(t) tensors -> per-step table, V = W": (got["engine"], got["table"])}
-
-
-def _random_alternatives(spec: RunSpec, inner: int, rounds: int) -> dict:
-    """Fewer random calls: the view mask and the codes' presence and sign (new streams)."""
-    cfg, n, g = spec.data, spec.train.batch, torch.Generator().manual_seed(0)
-    words = -(-cfg.d // 32)
-    shifts = torch.arange(32, dtype=torch.int64)
-    probs = D.feature_probs(cfg)
+    def own_generators():
+        for i, gen in enumerate(gens):
+            draws.part(i).fill(gen)
 
     def packed_mask():
         bits = torch.empty(n, words, dtype=torch.int64).random_(0, 2**32, generator=g)
@@ -669,108 +582,70 @@ def _random_alternatives(spec: RunSpec, inner: int, rounds: int) -> dict:
         u = torch.rand(n, cfg.k, generator=g)
         return (u < probs).to(torch.int64) - 2 * (u < probs / 2).to(torch.int64)
 
-    got = interleaved({"randint": lambda: torch.randint(0, 2, (n, 1, cfg.d), generator=g),
+    mask = torch.empty(n, 1, cfg.d)
+    got = interleaved({"own": own_generators, "shared": lambda: draws.fill(gens[0]),
+                       "randint": lambda: torch.randint(0, 2, mask.shape, generator=g, out=mask),
                        "packed": packed_mask, "two": codes_two_calls, "one": codes_one_call},
                       inner, rounds)  # fmt: skip
     return {
-        "mask: randint per coordinate -> 32 bits per draw": (got["randint"], got["packed"]),
+        "draws, R = 4: own generators -> one shared": (got["own"] / 4, got["shared"] / 4),
+        "view mask: randint -> 32 bits per draw": (got["randint"], got["packed"]),
         "codes: rand + randint -> one rand": (got["two"], got["one"]),
     }
-
-
-def _compute_alternatives(reps, spec, inner, rounds, compile_too: bool) -> dict:
-    """The step's compute, written plainly (step_compute): float32 eager, float64 eager and,
-    with --compile, float32 under torch.compile (compile time excluded, printed)."""
-    x = reps._joined_batch(range(1), M.Workspace()).clone()
-    c = M.scalar_form(M.attention_form(reps.params["WQ"], reps.params["WK"]))[:, None, None]
-    args32 = (x, reps.params["W"].clone(), reps.kappa(500), reps.sigma, reps.tau, reps.lr,
-              reps.weight_decay, c)  # fmt: skip
-    args64 = tuple(a.double() for a in args32)
-    fns = {"f32": lambda: step_compute(*args32), "f64": lambda: step_compute(*args64)}
-    if compile_too:
-        compiled = torch.compile(step_compute, dynamic=False)
-        start = time.process_time()
-        compiled(*args32)
-        print(f"  torch.compile of step_compute, batch {spec.train.batch}, m {spec.model.m}: "
-              f"{time.process_time() - start:.1f} CPU-s", flush=True)  # fmt: skip
-        fns["compiled"] = lambda: compiled(*args32)
-    got = interleaved(fns, inner, rounds)
-    out = {"compute: float32 -> float64 (plain code)": (got["f32"], got["f64"])}
-    if compile_too:
-        out["compute: eager -> torch.compile (plain code)"] = (got["f32"], got["compiled"])
-    return out
-
-
-def stacking_table(shapes, args) -> None:
-    """R = 8 replicas trained in chunks of 1 (the CPU default), 2, 4 or 8 stacked replicas:
-    CPU us per model-step, and the fastest chunk (what a cost rule should pick)."""
-    chunks = (1, 2, 4, 8)
-    print("\n=== stacking: R = 8 replicas, CPU us per model-step by chunk (stacked replicas)")
-    print(f"{'shape':<12}" + "".join(f"{f'chunk {c}':>10}" for c in chunks) + "  fastest")
-    steps = max(2, args.step_inner // 4)
-    for b, m in shapes:
-        specs = [step_spec(b, m, s) for s in range(8)]
-        reps = {c: Replicas(specs, chunk=c) for c in chunks}
-        got = interleaved({c: functools.partial(r.run, steps, progress=False)
-                           for c, r in reps.items()}, 1, args.step_reps)  # fmt: skip
-        per = {c: v / steps / 8 for c, v in got.items()}
-        best = min(per, key=per.get)
-        print(f"{f'b{b} m{m}':<12}" + "".join(f"{per[c]:>10.0f}" for c in chunks)
-              + f"  {best} ({100 * (1 - per[best] / per[1]):.0f} % less than chunk 1)",
-              flush=True)  # fmt: skip
 
 
 def step_table(args) -> None:
     shapes = STEP_SHAPES[:: 2 if args.quick else 1]
     cols = "".join(f"{f'b{b} m{m}':>13}" for b, m in shapes)
-    print("\n=== one fused step (L = 4, d = 64, K = 16, 1 thread), CPU us per step: parts")
+    print("\n=== one fused step (L = 4, d = 64, K = 16, R = 1), CPU us per step: parts")
     parts = {s: step_parts(*s, args.step_inner * 4) for s in shapes}
     print(f"{'part':<46}{cols}")
-    for name in [*STEP_PARTS, "one _record call"]:
+    for name in parts[shapes[0]]:
+        if name == "FusedStep call":
+            total = {s: sum(parts[s][k] for k in STEP_PARTS) for s in shapes}
+            print(f"{'sum of the parts':<46}" + "".join(f"{total[s]:>13.0f}" for s in shapes))
         print(f"{name:<46}" + "".join(f"{parts[s][name]:>13.0f}" for s in shapes))
-    total = {s: sum(parts[s][k] for k in STEP_PARTS) for s in shapes}
-    print(f"{'sum of the parts':<46}" + "".join(f"{total[s]:>13.0f}" for s in shapes))
     print(f"fixed cost per step at a tiny shape (all overhead): "
           f"{1e6 * fixed_step_cost(args.step_inner * 4):.0f} us")  # fmt: skip
     stacking_table(shapes, args)
-    print("\n=== alternatives: engine's way > alternative, CPU us per model-step (saving in % "
-          "of the engine step, R = 1)")  # fmt: skip
-    alts = {s: step_alternatives(*s, args) for s in shapes}
+    branches_table(args)
+    print("\n=== draws with fewer random calls: engine's way > alternative, CPU us per "
+          "model-step (change in % of the FusedStep call)")  # fmt: skip
     print(f"{'':<46}" + "".join(f"{f'b{b} m{m}':>20}" for b, m in shapes))
+    alts = {s: random_alternatives(s[0], args.step_inner, args.step_reps) for s in shapes}
     for name in alts[shapes[0]]:
         cells = []
         for s in shapes:
             before, after = alts[s][name]
-            saving = 100 * (before - after) / alts[s][ENGINE_ROW][0]
-            cells.append(f"{before:.0f}" if name == ENGINE_ROW else
-                         f"{before:.0f} > {after:.0f} ({saving:+.0f}%)")  # fmt: skip
+            saving = 100 * (after - before) / parts[s]["FusedStep call"]
+            cells.append(f"{before:.0f} > {after:.0f} ({saving:+.0f}%)")
         print(f"{name:<46}" + "".join(f"{c:>20}" for c in cells), flush=True)
 
 
 # ---------------------------------------------------------------------------------- main
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="fewer seeds, branches, widths, sizes")
+    p.add_argument("--quick", action="store_true", help="shorter tasks, fewer sizes and rounds")
     p.add_argument("--probe", action="store_true", help="probe mode: scikit-learn vs torch")
     p.add_argument("--step", action="store_true", help="step mode: one training step by part")
-    p.add_argument("--chapters", default="ch1,ch2,ch3,ch4,ch5", help="book mode: chapters")
-    p.add_argument("--seeds", type=int, default=None, help="book mode: seeds (default 2, quick 1)")
-    p.add_argument("--probe-backend", choices=("sklearn", "torch"), default="sklearn",
-                   help="book mode: metrics.probe_accuracy as is, or on imbcl.engine.probe")  # fmt: skip
+    p.add_argument("--chapters", default=",".join(CHAPTERS),
+                   help=f"book mode: chapters among {','.join(CHAPTERS)}")  # fmt: skip
+    p.add_argument("--subset", choices=("first", "seed"), default="first",
+                   help="book mode: each chapter's first task, or every task of its first seed")  # fmt: skip
     p.add_argument("--cprofile", type=int, default=0, metavar="N",
-                   help="book mode: also print each workload's N costliest functions")  # fmt: skip
+                   help="book mode: also print each task's N costliest functions")  # fmt: skip
     p.add_argument("--peak-size", type=int, default=1024, help="matmul size of the peak")
-    p.add_argument("--compile", action="store_true", help="step mode: also try torch.compile")
     args = p.parse_args(argv)
-    args.seeds = args.seeds or (1 if args.quick else 2)
-    args.chapters = [c.strip() for c in args.chapters.split(",")]
-    bad = [c for c in args.chapters if c not in ("ch1", "ch2", "ch3", "ch4", "ch5")]
-    if bad or args.seeds < 1 or args.cprofile < 0:
-        p.error(f"--chapters must name ch1..ch5, --seeds >= 1, --cprofile >= 0 (got {bad})")
+    args.chapters = [c.strip() for c in args.chapters.split(",") if c.strip()]
+    bad = [c for c in args.chapters if c not in CHAPTERS]
+    if bad or not args.chapters or args.cprofile < 0:
+        p.error(f"--chapters must name some of {', '.join(CHAPTERS)} (got {bad or 'none'}), "
+                "--cprofile >= 0")  # fmt: skip
     args.paper_steps = 100 if args.quick else 300
     args.probe_replicas = (5,) if args.quick else (5, 20)
     args.probe_n = (300, 2000) if args.quick else (300, 800, 2000)
     args.step_reps, args.step_inner = (3, 20) if args.quick else (5, 50)
+    args.branch_ks = (4,) if args.quick else (4, 17)
     return args
 
 

@@ -11,7 +11,8 @@ One run reports, for each device:
    count the engine trains with (``IMBCL_THREADS``, default 1) and, on the CPU, at 2 threads;
 2. the engine (:class:`imbcl.Replicas`) on three step shapes, in model-steps per second (one
    model-step = one SGD step of one replica), for R = 1, 4, 16, 64 replicas, with the engine's
-   default chunking and with all replicas batched (``chunk=R``);
+   default chunking (:func:`imbcl.engine.train.default_chunk`), one replica at a time
+   (``chunk=1``) and all replicas stacked (``chunk=R``), each where it differs from the default;
 3. the achieved GFLOP/s from the analytic FLOP count :func:`step_flops` and its fraction of the
    measured peak;
 4. a plain reference -- one ``torch.nn.Module`` per seed trained in a Python loop with the same
@@ -48,6 +49,7 @@ from torch.nn import functional as F
 from imbcl import DataConfig, ModelConfig, Replicas, RunSpec, TrainConfig
 from imbcl.engine import data as D
 from imbcl.engine.streams import Stream, generator
+from imbcl.engine.train import default_chunk
 
 
 # --------------------------------------------------------------------------- shapes and FLOPs
@@ -96,7 +98,7 @@ def step_flops(s: Shape) -> dict[str, float]:
 
     The gradient with respect to the attention output (d h = d pre W, 2 n L d m per view) is
     not counted: with frozen attention nothing consumes it. For the paper-sized step this count
-    is 0.216 GFLOP, 0.21 of it in the matmuls; adding that d h term would give 0.25 GFLOP.
+    is 0.213 GFLOP, 0.21 of it in the matmuls; adding that d h term would give 0.246 GFLOP.
     """
     n, L, d, m = s.batch, s.seq_len, s.d, s.m
     per_view_fwd = {
@@ -325,7 +327,6 @@ def bench_shape(s: Shape, device, args) -> None:
         f"{'runner':<17}{'R':>3}{'chunk':>6}{'steps':>6}  {'model-steps/s [min-max]':<24}"
         f"{'GFLOP/s':>8}{'%peak':>7}{'  per CPU-s':>12}{'%peak':>7}  vs reference (wall)"
     )
-    default_chunk = Replicas(specs_for(s, 1), device=device).chunk
     ref = None
 
     def row(name, r, chunk, steps, m: Measured, versus=""):
@@ -352,12 +353,12 @@ def bench_shape(s: Shape, device, args) -> None:
                     name, r, runners[name].reps.chunk, steps, got[name], ratio(got[name], ref, True)
                 )
             continue
-        for chunk in [None] if r == 1 else [None, r]:
-            if chunk == r and default_chunk >= r:
-                continue  # the default already batches all R
+        default = default_chunk(specs_for(s, 1)[0], r, device)
+        for chunk in dict.fromkeys([default, 1, r]):  # the default first, then the others
             eng = EngineRunner(s, r, device, chunk, steps)
             got = measure({"engine": eng}, device, r * steps, args.reps)["engine"]
-            row("engine", r, eng.reps.chunk, steps, got, ratio(got, ref, False))
+            name = "engine, default" if chunk == default else "engine"
+            row(name, r, eng.reps.chunk, steps, got, ratio(got, ref, False))
 
 
 def parse_args(argv=None):
