@@ -182,7 +182,6 @@ def test_scan_reads_docstrings_comments_and_cells_but_not_code_or_outputs(tmp_pa
     }
 
 
-@pytest.mark.xfail(strict=True, reason="sources are being rewritten")
 def test_book_sources_speak_only_to_readers():
     hits = scan(ROOT)
     assert not hits, f"{len(hits)} passage(s) about how the book was made:\n" + "\n".join(
