@@ -6,7 +6,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from imbcl.report import ch2, registry, stats, verdicts
+from imbcl.report import ch2, registry, stats, text, verdicts
 from imbcl.studies import capacity as C
 from tests.test_capacity import WIDTHS, _cell, _rows
 
@@ -163,4 +163,5 @@ def test_readings_cover_every_claim_and_outcome(rows, settings):
     assert set(ch2.READINGS) == {s.id for s in registry.for_chapter("ch2")}
     assert all(set(r) == set(verdicts.OUTCOMES) for r in ch2.READINGS.values())
     found = verdicts.evaluate_all(registry.for_chapter("ch2"), ch2.claim_values(rows, settings))
-    assert ch2.readings(found)["ch2.decline"] == ch2.READINGS["ch2.decline"]["holds"]
+    read = text.outcome_phrases(found, ch2.READINGS, "reading")
+    assert read["ch2.decline-reading"] == ch2.READINGS["ch2.decline"][found["ch2.decline"].outcome]

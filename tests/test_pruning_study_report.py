@@ -97,12 +97,27 @@ def test_stage_table_counts_seeds_inside_stage_two():
     assert row["end of stage I"] == "12–14" and row["end of stage II"] == "160–320"
 
 
-def test_outcome_words_follow_the_verdicts():
+def test_stage_text_names_the_runs_outside_stage_ii():
+    check = pd.DataFrame({"t1 in stage II": [True, True, False]})
+    assert ch4.stage_counts(check) == {"ch4-inside": 2, "ch4-seeds-checked": 3}
+    assert ch4.stage_text(check).startswith("only 2 of 3 seeds prune inside")
+    assert ch4.stage_text(check.iloc[:2]).startswith("every seed of every cell")
+
+
+def test_prose_words_follow_the_verdicts():
     def verdict(cid, outcome):
         return Verdict(cid, 6, 0, 0.1, 0.0, 0.2, 5, 0.1, outcome, True)
 
-    words = {"a": {"holds": "raises", "fails": "lowers", "undecided": "keeps"}}
-    assert ch4.outcome_words({"a": verdict("a", "fails")}, words) == {"a": "lowers"}
+    found = {cid: verdict(cid, "fails") for cid in ch4.WORDS}
+    table = results_table()
+    phrases = ch4.prose(table, ch4.paired(table), 8.0, found)
+    assert phrases["ch4.magnitude-helps-feature-word"] == "lowers"
+    assert phrases["ch4-oracle-text"].startswith("`feature_noise")
+    assert set(ch4.glued(table, ch4.paired(table), 8.0)) == {
+        "ch4-twin-min",
+        "ch4-twin-maj",
+        "ch4-twin-sd",
+    }
 
 
 def test_figures_draw_every_setting():

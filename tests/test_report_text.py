@@ -22,3 +22,13 @@ def test_verdict_values_name_every_number_of_a_claim():
         "ch1.gap-k": 7,
         "ch1.gap-n": 8,
     }
+
+
+def test_outcome_phrases_read_each_claims_outcome():
+    found = {
+        "ch1.a": Verdict("ch1.a", 6, 0, 0.1, 0.0, 0.2, 5, 0.1, "fails", True),
+        "ch1.b": Verdict("ch1.b", 6, 0, 0.1, 0.0, 0.2, 5, 0.1, "holds", True),
+    }
+    phrases = {c: {"holds": f"{c} up", "fails": f"{c} down", "undecided": "?"} for c in found}
+    got = text.outcome_phrases(found, phrases, "reading")
+    assert got == {"ch1.a-reading": "ch1.a down", "ch1.b-reading": "ch1.b up"}

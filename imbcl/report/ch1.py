@@ -156,22 +156,25 @@ def claims_from_results(settings: stages.Settings, results) -> dict[str, np.ndar
     return claim_values(stages.seed_statistics(main, settings))
 
 
-#: How the discussion reads each outcome of the stage III claim (survivors' noise falls).
-SURVIVORS = {
-    "holds": "The neurons that survive to the end lose noise during stage III, as the paper says.",
-    "fails": "The neurons that survive to the end carry *more* noise at the end of stage III "
-    "than at its start: the rising bias makes them ignore noise in their activations, but it "
-    "does not remove noise from their weights. The fall of the mean over all neurons comes "
-    "from the silenced neurons shrinking under the penalty.",
-    "undecided": "Whether the neurons that survive to the end lose noise during stage III is "
-    "not decided by these seeds: the confidence interval of the rate straddles zero.",
-}
-#: How the discussion reads each outcome of the final-alignment claim.
-SMALLER = {
-    "holds": "In the main regime the minority features end with a smaller best alignment than "
-    "the majority features, as the paper says.",
-    "fails": "In the main regime the minority features end with a *larger* best alignment "
-    "than the majority features, against the paper's statement.",
-    "undecided": "In the main regime the final best alignments of the two groups are too "
-    "close for these seeds to tell which is smaller.",
+#: How the discussion reads each outcome of two claims ({claim id: {outcome: sentence}}): the
+#: stage III claim (survivors' noise falls) and the final-alignment claim.
+READINGS = {
+    "ch1.noise-falls-stage-iii": {
+        "holds": "The neurons that survive to the end lose noise during stage III, as the "
+        "paper says.",
+        "fails": "The neurons that survive to the end carry *more* noise at the end of stage "
+        "III than at its start: the rising bias makes them ignore noise in their activations, "
+        "but it does not remove noise from their weights. The fall of the mean over all "
+        "neurons comes from the silenced neurons shrinking under the penalty.",
+        "undecided": "Whether the neurons that survive to the end lose noise during stage III "
+        "is not decided by these seeds: the confidence interval of the rate straddles zero.",
+    },
+    "ch1.minority-smaller": {
+        "holds": "In the main regime the minority features end with a smaller best alignment "
+        "than the majority features, as the paper says.",
+        "fails": "In the main regime the minority features end with a *larger* best alignment "
+        "than the majority features, against the paper's statement.",
+        "undecided": "In the main regime the final best alignments of the two groups are too "
+        "close for these seeds to tell which is smaller.",
+    },
 }

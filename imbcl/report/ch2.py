@@ -290,12 +290,6 @@ def claim_table(values: dict[str, np.ndarray], settings: capacity.Settings) -> p
     return pd.DataFrame(values, index=pd.Index(list(settings.seeds), name="seed")).round(3)
 
 
-def readings(found: dict) -> dict[str, str]:
-    """{claim id: the discussion's sentence for its outcome} (:data:`READINGS`), from the
-    chapter's verdicts {claim id: Verdict}."""
-    return {claim_id: READINGS[claim_id][v.outcome] for claim_id, v in found.items()}
-
-
 def cell_means(sweep: pd.DataFrame, column: str) -> pd.DataFrame:
     """rho x width table of the mean over seeds of ``column``."""
     return sweep.pivot_table(index="rho", columns="m", values=column, aggfunc="mean")

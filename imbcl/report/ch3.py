@@ -261,21 +261,16 @@ def end_bias(sigma: float) -> float:
 def glue_values(seeds: pd.DataFrame, probes: pd.DataFrame, verdicts: dict) -> dict[str, str]:
     """The numbers the chapter's prose quotes, as text keyed by glue name ("ch3-..."), from a
     seed table, the probe table and the chapter's {claim id: Verdict}: see
-    :func:`claim_glue`, :func:`cell_glue`, :func:`noisy_glue` and :func:`time_glue`."""
+    :func:`claim_glue`, :func:`cell_glue`, :func:`noisy_glue` and :func:`time_glue`; with
+    :func:`imbcl.report.text.verdict_values` for each claim's outcome and seed counts."""
     out = {"ch3-n-seeds": str(seeds.seed.nunique())}
     return out | claim_glue(verdicts) | cell_glue(seeds) | noisy_glue(seeds) | time_glue(probes)
 
 
 def claim_glue(verdicts: dict) -> dict[str, str]:
-    """Per claim (``<slug>``: its id after "ch3."): ``ch3-<slug>-outcome``, ``-estimate``
-    (mean [95 % CI]) and ``-seeds`` (seeds on the claimed side, "k of n")."""
-    out = {}
-    for claim, v in verdicts.items():
-        slug = claim.removeprefix("ch3.")
-        out[f"ch3-{slug}-outcome"] = v.outcome
-        out[f"ch3-{slug}-estimate"] = estimate_text(v)
-        out[f"ch3-{slug}-seeds"] = f"{v.k} of {v.n}"
-    return out
+    """Per claim (``<slug>``: its id after "ch3."): ``ch3-<slug>-estimate``, its mean with
+    the 95 % CI as text (outcome and seed counts: :func:`imbcl.report.text.verdict_values`)."""
+    return {f"ch3-{c.removeprefix('ch3.')}-estimate": estimate_text(v) for c, v in verdicts.items()}
 
 
 def cell_glue(seeds: pd.DataFrame) -> dict[str, str]:

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from imbcl.report import figures
+from imbcl.report import figures, text
 from imbcl.report.paired import cell_text, paired_deltas, summarise
 from imbcl.report.registry import MIN_SEEDS
 from imbcl.studies import pruning, stages
@@ -235,10 +235,56 @@ def stage_table(check: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def outcome_words(verdicts: Mapping, words: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
-    """{claim id: the phrase of ``words[id]`` for its outcome} (outcomes: holds, fails,
-    undecided), for conditional prose glued into the chapter."""
-    return {cid: words[cid][verdicts[cid].outcome] for cid in words}
+#: The discussion's phrase for each outcome of a claim ({claim id: {outcome: phrase}}).
+WORDS = {
+    "ch4.magnitude-helps-coordinate": {
+        "holds": "raises",
+        "fails": "lowers",
+        "undecided": "does not detectably change",
+    },
+    "ch4.magnitude-helps-feature": {
+        "holds": "raises",
+        "fails": "lowers",
+        "undecided": "does not detectably change",
+    },
+    "ch4.too-much-hurts": {
+        "holds": "helps less than",
+        "fails": "helps more than",
+        "undecided": "is not detectably different from",
+    },
+    "ch4.magnitude-beats-random": {
+        "holds": "helps more than",
+        "fails": "helps less than",
+        "undecided": "is not detectably different from",
+    },
+    "ch4.oracle-not-special": {
+        "holds": "agree within the band of ±0.03",
+        "fails": "differ by more than 0.03",
+        "undecided": "are neither shown to agree within ±0.03 nor to differ by more",
+    },
+    "ch4.updates-amplified": {
+        "holds": "tilts the updates towards",
+        "fails": "tilts the updates away from",
+        "undecided": "does not detectably tilt the updates towards or away from",
+    },
+}
+
+
+def stage_counts(check: pd.DataFrame) -> dict[str, int]:
+    """Of :func:`stage_check`'s runs: how many prune inside their own stage II
+    (``ch4-inside``), of how many (``ch4-seeds-checked``)."""
+    return {"ch4-inside": int(check["t1 in stage II"].sum()), "ch4-seeds-checked": len(check)}
+
+
+def stage_text(check: pd.DataFrame) -> str:
+    """The sentence on :func:`stage_check`: whether every seed prunes inside its stage II."""
+    inside, total = int(check["t1 in stage II"].sum()), len(check)
+    if inside == total:
+        return "every seed of every cell prunes inside its own stage II"
+    return (
+        f"only {inside} of {total} seeds prune inside their own stage II; the others are "
+        "pruned at the boundary or outside it, and their changes are not stage-II results"
+    )
 
 
 def oracle_gain(deltas: pd.DataFrame, label: str, metric: str = "d_probe_min") -> float:
@@ -275,6 +321,41 @@ def update_text(table: pd.DataFrame) -> str:
         f"{mode} masks from {m.min():+.3f} to {m.max():+.3f}"
         for mode, m in means.groupby(level="mode")
     )
+
+
+def oracle_text(deltas: pd.DataFrame) -> str:
+    """ "`feature_noise m0.5` +0.004; ...": :func:`oracle_gain` of every ``feature_noise``
+    setting in ``deltas`` (one cell), for prose."""
+    oracle = sorted(s for s in set(deltas.setting) if s.startswith("feature_noise"))
+    return "; ".join(f"`{s}` {oracle_gain(deltas, s):+.3f}" for s in oracle) or (
+        "not run in this build (`extra` names no `feature_noise` setting)"
+    )
+
+
+def glued(table: pd.DataFrame, deltas: pd.DataFrame, rho: float) -> dict[str, float]:
+    """The numbers the prose quotes besides the claims' own, by glue key, from the results
+    table and its paired changes at the main imbalance ratio ``rho``: the twins' minority and
+    majority probe (means over seeds) and the s.d. over seeds of their minority probe."""
+    twin = table[(table.rho == rho) & (table.setting == pruning.TWIN.label)]
+    return {
+        "ch4-twin-min": float(twin.probe_min.mean()),
+        "ch4-twin-maj": float(twin.probe_maj.mean()),
+        "ch4-twin-sd": float(twin.probe_min.std(ddof=1)),
+    }
+
+
+def prose(
+    table: pd.DataFrame, deltas: pd.DataFrame, rho: float, verdicts: Mapping
+) -> dict[str, str]:
+    """The Markdown phrases the prose quotes, by glue key: each claim's outcome word
+    (``<id>-word``, :data:`WORDS`), the paper's setting across the phase diagram, the range of
+    the update amplification, and the oracle against its control, at ``rho``."""
+    main = table[table.rho == rho]
+    return text.outcome_phrases(verdicts, WORDS, "word") | {
+        "ch4-phase-text": phase_text(deltas, pruning.PAPER),
+        "ch4-updates-text": update_text(main),
+        "ch4-oracle-text": oracle_text(deltas[deltas.rho == rho]),
+    }
 
 
 # ------------------------------------------------------------------ one statistic per seed

@@ -146,19 +146,6 @@ def seed_numbers(key: str, values, digits: int = 2) -> dict:
     return out | {f"{key}-k": int(row["improved"]), f"{key}-n": int(row["n"])}
 
 
-def verdict_numbers(verdicts: dict, digits: int = 2) -> dict:
-    """Glue-ready numbers of each claim's verdict, keyed 'ch5-<slug>-<name>': mean, lo, hi
-    (rounded to ``digits``), k (seeds on the claimed side), n and outcome (a word)."""
-    out = {}
-    for claim_id, v in verdicts.items():
-        key = "ch5-" + claim_id.split(".", 1)[1]
-        out |= {
-            f"{key}-{name}": round(float(getattr(v, name)), digits) for name in ("mean", "lo", "hi")
-        }
-        out |= {f"{key}-k": int(v.k), f"{key}-n": int(v.n), f"{key}-outcome": v.outcome}
-    return out
-
-
 # ------------------------------------------------------------------ one statistic per seed
 def contrast(
     table: pd.DataFrame, method: str, reference: str, probe: str, metric: str, rho: float

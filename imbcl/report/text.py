@@ -30,6 +30,27 @@ def glue_values(values: Mapping[str, object]) -> None:
         glue(key(name), plain(value), display=False)
 
 
+def glue_markdown(texts: Mapping[str, str]) -> None:
+    """Glue every ``{name: Markdown text}`` under :func:`key` of its name, without displaying
+    it (quoted in prose as ``{glue:md}`key` ``)."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    for name, value in texts.items():
+        glue(key(name), Markdown(value), display=False)
+
+
+def outcome_phrases(
+    verdicts: Mapping[str, Verdict], phrases: Mapping[str, Mapping[str, str]], suffix: str
+) -> dict[str, str]:
+    """``{"<claim id>-<suffix>": phrase}``: for each claim of ``phrases`` ({claim id: {outcome:
+    phrase}}, outcomes holds, fails, undecided), the phrase of its outcome in ``verdicts``, so
+    that the prose reads what the build found."""
+    return {
+        f"{cid}-{suffix}": by_outcome[verdicts[cid].outcome] for cid, by_outcome in phrases.items()
+    }
+
+
 def verdict_values(verdicts: Mapping[str, Verdict]) -> dict[str, object]:
     """Per claim: ``<id>-outcome`` (holds, fails, undecided), ``-mean``, ``-lo``, ``-hi``
     (the statistic's mean and 95 % CI), ``-k`` and ``-n`` (seeds on the claimed side, of n)."""
