@@ -129,3 +129,25 @@ def test_glue_numbers_are_plain_python():
     numbers = ch5.seed_numbers("k", [1.0, 2.0, -1.0, 4.0, 5.0, 6.0, np.nan])
     assert numbers["k-n"] == 6 and numbers["k-k"] == 5 and numbers["k-mean"] == 2.83
     assert all(type(v) in (int, float) for v in numbers.values())
+
+
+def test_cost_table_scales_the_measured_rate_to_the_other_settings():
+    from types import SimpleNamespace
+
+    from imbcl.images import study
+
+    ours = study.Settings.from_params("small")
+    cifar = study.Settings.from_params("full", **study.CIFAR_LT)
+    flops = study.training_flops(ours)
+    results = [
+        SimpleNamespace(meta={"cpu_seconds": 2.0}),
+        SimpleNamespace(meta={"cpu_seconds": 3.0}),
+    ]
+    cost = ch5.cost_table(ours, cifar, results)["estimate"]
+    assert cost["achieved by these runs (GFLOP/s, training and probes)"] == round(
+        flops / 5 / 1e9, 2
+    )
+    days = study.training_flops(cifar) / (flops / 5) / 86400
+    assert cost["CIFAR-10-LT at the rate above (days)"] == round(days, 2)
+    line = ch5.papermill_line({"dataset": "cifar10", "n_seeds": 3})
+    assert line.endswith("out.ipynb -p dataset cifar10 -p n_seeds 3")

@@ -146,6 +146,35 @@ def seed_numbers(key: str, values, digits: int = 2) -> dict:
     return out | {f"{key}-k": int(row["improved"]), f"{key}-n": int(row["n"])}
 
 
+#: An assumption, not a measurement: sustained fp32/TF32 matrix throughput of one GPU (TFLOP/s).
+ASSUMED_GPU_TFLOPS = 20.0
+
+
+def papermill_line(params: dict) -> str:
+    """The papermill command that runs this chapter with ``params`` (``-p NAME VALUE``)."""
+    flags = " ".join(f"-p {k} {v}" for k, v in params.items())
+    return f"papermill notebooks/ch5_longtail_images.ipynb out.ipynb {flags}"
+
+
+def cost_table(settings: study.Settings, other: study.Settings, results) -> pd.DataFrame:
+    """The training cost of this chapter's ``results`` (its ``settings``) and the estimated
+    cost of ``other`` (e.g. the CIFAR-10-LT set), at the FLOP rate these runs achieved
+    (:func:`imbcl.images.study.training_flops` over :func:`imbcl.images.study.cpu_seconds`)
+    and at :data:`ASSUMED_GPU_TFLOPS`; one column, rounded to 2 decimals."""
+    ours, theirs = study.training_flops(settings), study.training_flops(other)
+    rate = ours / study.cpu_seconds(results)  # FLOP/s
+    cost = {
+        "digits runs of this chapter (TFLOP)": ours / 1e12,
+        "achieved by these runs (GFLOP/s, training and probes)": rate / 1e9,
+        "CIFAR-10-LT set (PFLOP)": theirs / 1e15,
+        "CIFAR-10-LT at the rate above (days)": theirs / rate / 86400,
+        f"CIFAR-10-LT at {ASSUMED_GPU_TFLOPS:g} TFLOP/s (GPU-hours)": theirs
+        / (ASSUMED_GPU_TFLOPS * 1e12)
+        / 3600,
+    }
+    return pd.Series(cost, name="estimate").round(2).to_frame()
+
+
 # ------------------------------------------------------------------ one statistic per seed
 def contrast(
     table: pd.DataFrame, method: str, reference: str, probe: str, metric: str, rho: float
