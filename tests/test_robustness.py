@@ -52,8 +52,12 @@ def test_perturbations_cover_seed_sets_and_paths_then_the_mask():
 
 
 def test_a_claim_that_holds_everywhere_is_supported_and_a_flip_is_inconclusive():
-    same = rb.judge(claim(), results("holds", "holds", "holds", "holds"), "full")
+    same = rb.judge(claim(), results("holds", "holds", "holds", "holds", masked="holds"), "full")
     assert same["supported"] == "reproduced" and not same["asserted and off"]
+    masks = rb.judge(claim(), results("holds", "holds", "holds", "holds", masked="fails"), "full")
+    assert masks["supported"] == "reproduced in a stated regime"
+    unmeasured = rb.judge(claim(), results("holds", "holds", "holds", "holds"), "full")
+    assert unmeasured["supported"] == "reproduced in a stated regime"
     flip = rb.judge(claim(), results("holds", "holds", "undecided", "holds"), "full")
     assert flip["supported"] == "inconclusive" and flip["asserted and off"]
     refuted = rb.judge(claim("not reproduced"), results(*["fails"] * 4), "full")

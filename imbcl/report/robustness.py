@@ -108,21 +108,29 @@ def outcome_table(results: dict[Perturbation, dict[str, Verdict]], specs) -> pd.
     return pd.DataFrame(table).loc[[s.id for s in specs]]
 
 
+def supported_status(book_runs: list[str], mask_dependent: bool | None) -> str:
+    """The status a claim's outcomes support, by the rule fixed before the suite first ran:
+    the same outcome under every seed set and code path with the book's masks, or
+    *inconclusive*; then *not reproduced* if that outcome is "fails", *reproduced* if it is
+    "holds" and the outcome does not change with one mask per sample, and *reproduced in a
+    stated regime* (the book's masking) if it does change, or was not measured."""
+    if len(set(book_runs)) != 1 or book_runs[0] == "undecided":
+        return "inconclusive"
+    if book_runs[0] == "fails":
+        return "not reproduced"
+    return "reproduced" if mask_dependent is False else "reproduced in a stated regime"
+
+
 def judge(spec: ClaimSpec, results, profile: str) -> dict:
     """What the perturbations say of one claim: the outcomes under the book's masks, the status
     they support, whether the asserted status is contradicted, and the mask dependence."""
     book_runs = [v[spec.id].outcome for p, v in results.items() if p.mask == "token"]
-    same = len(set(book_runs)) == 1
-    supported = (
-        "inconclusive"
-        if not same or book_runs[0] == "undecided"
-        else ("reproduced" if book_runs[0] == "holds" else "not reproduced")
-    )
     broken = spec.asserted_in(profile) and any(o != spec.expected for o in book_runs)
     masked = [v[spec.id].outcome for p, v in results.items() if p.mask != "token" and spec.id in v]
     mask_dependent = None
     if masked:
         mask_dependent = masked[0] != book_runs[0]
+    supported = supported_status(book_runs, mask_dependent)
     label_wrong = spec.mask_dependent is not None and mask_dependent is not None
     label_wrong = label_wrong and spec.mask_dependent != mask_dependent
     return {
