@@ -1,5 +1,6 @@
 """The setting page's tables: the recipe's defaults with their reasons, what the frozen
-attention does, and what the bias multiplier kappa means in units of the noise."""
+attention does, what the bias multiplier kappa means in units of the noise, the chapters'
+changes to the recipe, and the seeds each chapter's claims rest on."""
 
 from __future__ import annotations
 
@@ -141,5 +142,28 @@ def deviations(profile: str = "full") -> pd.DataFrame:
         rhos = ", ".join(f"{r:g}" for r in sorted(set(group.rho)))
         rows.append(
             {"chapter": chapter, "change": deviation, "rho": rhos, "why": reason, "cliff": where}
+        )
+    return pd.DataFrame(rows).set_index("chapter")
+
+
+def seed_table() -> pd.DataFrame:
+    """Per chapter with claims: the seeds per cell in the book (profile "full") and in the
+    test suite (profile "small"), the number of registered claims and the fewest seeds any of
+    them may rest on."""
+    from imbcl.report.book import REPORTS, study_module
+    from imbcl.report.registry import for_chapter
+
+    rows = []
+    for chapter in REPORTS:
+        settings = study_module(chapter).Settings
+        specs = for_chapter(chapter)
+        rows.append(
+            {
+                "chapter": chapter,
+                "seeds (book)": settings.from_params("full").n_seeds,
+                "seeds (tests)": settings.from_params("small").n_seeds,
+                "claims": len(specs),
+                "fewest seeds a claim allows": min(s.min_seeds for s in specs),
+            }
         )
     return pd.DataFrame(rows).set_index("chapter")
