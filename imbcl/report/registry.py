@@ -51,8 +51,9 @@ class ClaimSpec:
     profiles: where the claim is asserted ("full", the book; "small", the test suite), each
     checked by the perturbation suite. mask_dependent: whether its outcome changes with the
     masking granularity (one mask per sample instead of per token), as measured by the
-    perturbation suite (``make robustness``), which fails if this label is wrong; None when
-    not measured.
+    perturbation suite (``make robustness``), which fails if this label is wrong; None where
+    it is not judged: for an inconclusive claim (its outcome with the book's masks is not
+    robust, so a change with the masks would not be either) and for Chapter 5 (no masks).
     """
 
     id: str
@@ -154,8 +155,9 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction=">",
             threshold=0.0,
             regime=f"rho = 4, minority features learnable; {_RECIPE}",
-            status="inconclusive",
+            status="reproduced",
             profiles=("full", "small"),
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch1.noise-grows-stage-i",
@@ -168,8 +170,9 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction=">",
             threshold=0.0,
             regime=f"rho = 4; {_RECIPE}",
-            status="inconclusive",
+            status="reproduced",
             profiles=("full", "small"),
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch1.noise-stalls-stage-ii",
@@ -182,8 +185,9 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction="<",
             threshold=-1.0,
             regime=f"rho = 4; {_RECIPE}",
-            status="inconclusive",
+            status="reproduced",
             profiles=("full", "small"),
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch1.noise-falls-stage-iii",
@@ -196,8 +200,9 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction="<",
             threshold=0.0,
             regime=f"rho = 4; {_RECIPE}",
-            status="inconclusive",
+            status="not reproduced",
             profiles=("full", "small"),
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch1.minority-smaller",
@@ -243,7 +248,8 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction="<",
             threshold=0.0,
             regime=f"rho = 4, minority features learnable; {_RECIPE}",
-            status="inconclusive",
+            status="not reproduced",
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch2.fewer-neurons-near-cliff",
@@ -258,7 +264,8 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction="<",
             threshold=0.0,
             regime=f"rho = 8, near the learnability cliff; {_RECIPE}",
-            status="inconclusive",
+            status="reproduced",
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch2.decline",
@@ -271,7 +278,8 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction="<",
             threshold=0.0,
             regime=f"rho from 1 to 16; {_RECIPE}",
-            status="inconclusive",
+            status="reproduced",
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch2.coverage-shrinks",
@@ -286,7 +294,8 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction=">",
             threshold=0.0,
             regime=f"rho = 1 against rho = 8; widths of the sweep; {_RECIPE}",
-            status="inconclusive",
+            status="reproduced",
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch2.cliff-not-width",
@@ -300,7 +309,8 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction="<",
             threshold=0.5,
             regime=f"rho = 16, past the learnability cliff; widest width; {_RECIPE}",
-            status="inconclusive",
+            status="reproduced",
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch2.lower-penalty-learns",
@@ -314,7 +324,8 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction=">",
             threshold=0.0,
             regime=f"rho = 16, m = 64; lambda = 0.005 against 0.05; {_RECIPE}",
-            status="inconclusive",
+            status="reproduced",
+            mask_dependent=False,
         ),
         # ------------------------------------------------------------ Chapter 3: separation
         ClaimSpec(
@@ -344,7 +355,8 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction=">",
             threshold=0.0,
             regime=f"rho = 8, sigma = 1, minority features learnable; {_RECIPE}",
-            status="inconclusive",
+            status="reproduced",
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch3.probe-gap-grows",
@@ -357,7 +369,8 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction=">",
             threshold=0.0,
             regime=f"rho from 1 to 16, sigma = 1; {_RECIPE}",
-            status="inconclusive",
+            status="reproduced",
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch3.minority-noisier",
@@ -372,7 +385,8 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction="<",
             threshold=0.0,
             regime=f"rho = 4, sigma = 1; {_RECIPE}",
-            status="inconclusive",
+            status="not reproduced",
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch3.minority-noisier-stage-ii",
@@ -403,7 +417,8 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction="<",
             threshold=0.0,
             regime=f"rho = 1 against rho = 8, sigma = 1; {_RECIPE}",
-            status="inconclusive",
+            status="not reproduced",
+            mask_dependent=True,
         ),
         # --------------------------------------------------------------- Chapter 4: pruning
         ClaimSpec(
@@ -446,7 +461,8 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction="<",
             threshold=0.0,
             regime=f"rho = 8, feature basis, pruned in stage II; {_RECIPE}",
-            status="inconclusive",
+            status="reproduced",
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch4.magnitude-beats-random",
@@ -461,7 +477,8 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction="<",
             threshold=0.0,
             regime=f"rho = 8, pruned in stage II; {_RECIPE}",
-            status="inconclusive",
+            status="not reproduced",
+            mask_dependent=False,
         ),
         ClaimSpec(
             id="ch4.oracle-not-special",
@@ -507,7 +524,7 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction=">",
             threshold=0.0,
             regime="digits-LT, rho = 50, full probe",
-            status="inconclusive",
+            status="reproduced in a stated regime",
         ),
         ClaimSpec(
             id="ch5.imbalance-costs-tail",
@@ -548,7 +565,7 @@ REGISTRY: tuple[ClaimSpec, ...] = validate(
             direction="<",
             threshold=0.0,
             regime="digits-LT, rho = 50, full probe",
-            status="inconclusive",
+            status="reproduced in a stated regime",
         ),
         ClaimSpec(
             id="ch5.sdclr-helps-tail",

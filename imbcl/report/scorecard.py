@@ -124,7 +124,7 @@ def _page_cells(row: pd.Series) -> dict[str, str]:
         "paper": row["paper"],
         "regime": row["regime"],
         "status": row["status"],
-        "mask": {True: "yes", False: "no"}.get(row["mask_dependent"], "not measured"),
+        "mask": {True: "yes", False: "no"}.get(row["mask_dependent"], "–"),
         "estimate": f"{row['estimate']}, needs {row['threshold']} ({row['statistic']})",
         "seeds": row["seeds"],
         "outcome": row["outcome"],
