@@ -31,14 +31,20 @@ def stack_key(spec: RunSpec) -> tuple:
     return (*spec.shape_key(), spec.train.steps, spec.seed // SEED_BLOCK)
 
 
-def run_tasks(specs: Sequence[RunSpec], label: str) -> list[Task]:
-    """One :func:`train_runs` task per group of ``specs`` with the same :func:`stack_key`, in
-    the order of each group's first run; ``label`` starts every task's label."""
+def stacked_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
+    """``specs`` grouped by :func:`stack_key` (runs that train together), in the order of each
+    group's first run."""
     groups: dict[tuple, list[RunSpec]] = {}
     for spec in specs:
         groups.setdefault(stack_key(spec), []).append(spec)
+    return list(groups.values())
+
+
+def run_tasks(specs: Sequence[RunSpec], label: str) -> list[Task]:
+    """One :func:`train_runs` task per group of ``specs`` with the same :func:`stack_key`, in
+    the order of each group's first run; ``label`` starts every task's label."""
     tasks = []
-    for group in groups.values():
+    for group in stacked_groups(specs):
         seeds = sorted({s.seed for s in group})
         rhos = sorted({s.data.rho for s in group})
         name = f"{label} rho={','.join(f'{r:g}' for r in rhos)} seeds {seeds[0]}-{seeds[-1]}"

@@ -41,7 +41,7 @@ from imbcl.engine.config import validated_field as field
 from imbcl.engine.history import History
 from imbcl.engine.settings import StudySettings
 from imbcl.engine.train import Replicas
-from imbcl.studies.runs import stack_key
+from imbcl.studies.runs import stacked_groups
 from imbcl.sweep import Result, Task
 
 GROUPS = ("majority", "minority")
@@ -109,11 +109,8 @@ def train_probed(specs: list[RunSpec], probe_steps: list[int], n_probe: int) -> 
 def probed_tasks(specs: list[RunSpec], probe_steps: Sequence[int], n_probe: int) -> list[Task]:
     """Tasks that run :func:`train_probed` on the runs of ``specs`` stacked in blocks
     (:func:`imbcl.studies.runs.stack_key`)."""
-    groups: dict[tuple, list[RunSpec]] = {}
-    for spec in specs:
-        groups.setdefault(stack_key(spec), []).append(spec)
     tasks = []
-    for group in groups.values():
+    for group in stacked_groups(specs):
         seeds = sorted({s.seed for s in group})
         label = f"ch3 sigma={group[0].data.sigma:g} seeds {seeds[0]}-{seeds[-1]}"
         kwargs = {"specs": group, "probe_steps": list(probe_steps), "n_probe": n_probe}
